@@ -1,0 +1,150 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import express from "express";
+import { Server } from "socket.io";
+import { AttentionService } from "./attention/service.js";
+import { TokenService } from "./auth/tokens.js";
+import { ChatService } from "./chat/service.js";
+import type { Config } from "./config.js";
+import { errorHandler, notFoundHandler } from "./http/errors.js";
+import { createRoutes } from "./http/routes.js";
+import type { Logger } from "./observability/logger.js";
+import { attachSocketHandlers } from "./realtime/connection.js";
+import { Fanout } from "./realtime/fanout.js";
+import type { ChatServer } from "./realtime/types.js";
+import type { Stores } from "./stores/types.js";
+
+const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  stores: Stores;
+  /** Identifies this process among the nodes of a cluster; random when omitted. */
+  nodeId?: string;
+}
+
+export interface ChatApp {
+  httpServer: HttpServer;
+  io: ChatServer;
+  chat: ChatService;
+  attention: AttentionService;
+  nodeId: string;
+  /** Starts listening on the configured host and port; resolves with the bound port. */
+  listen(): Promise<number>;
+  /**
+   * Stops accepting connections, disconnects every socket, then closes the
+   * stores. Safe to call more than once; later calls return the first promise.
+   */
+  close(): Promise<void>;
+}
+
+/** Builds the HTTP server, the Socket.IO server and the services from their dependencies. */
+export function createApp({
+  config,
+  logger,
+  stores,
+  nodeId = randomBytes(6).toString("hex"),
+}: AppDeps): ChatApp {
+  const expressApp = express();
+  expressApp.disable("x-powered-by");
+  const httpServer = createServer(expressApp);
+  const io: ChatServer = new Server(httpServer, {
+    maxHttpBufferSize: config.limits.maxPayloadBytes,
+    cors: { origin: "*" },
+  });
+
+  const chat = new ChatService(
+    stores,
+    {
+      messageMaxLength: config.limits.messageMaxLength,
+      conversationMaxMembers: config.limits.conversationMaxMembers,
+    },
+    logger.child({ module: "chat" }),
+  );
+  const attention = new AttentionService(
+    stores.attention,
+    nodeId,
+    logger.child({ module: "attention" }),
+  );
+  const fanout = new Fanout(io, chat);
+
+  attention.onPresence((userId, online) => {
+    chat.contactsOf(userId).then(
+      (contacts) => fanout.presence(contacts, userId, online),
+      (error: unknown) =>
+        logger.error(
+          { err: error, userId, online },
+          "presence broadcast failed",
+        ),
+    );
+  });
+
+  let closing: Promise<void> | null = null;
+  const checkReady = async () => {
+    if (closing) throw new Error("shutting down");
+    await stores.ping();
+  };
+
+  expressApp.use(express.json({ limit: config.limits.maxPayloadBytes }));
+  expressApp.use(
+    createRoutes({
+      chat,
+      attention,
+      fanout,
+      tokens: new TokenService(config.auth.jwtSecret),
+      serverApiKey: config.auth.serverApiKey,
+      devAuth: config.auth.devAuth,
+      devTokenTtlSeconds: DEV_TOKEN_TTL_SECONDS,
+      checkReady,
+    }),
+  );
+  expressApp.use(notFoundHandler);
+  expressApp.use(errorHandler(logger.child({ module: "http" })));
+
+  attachSocketHandlers(io, new TokenService(config.auth.jwtSecret), {
+    chat,
+    attention,
+    fanout,
+    logger: logger.child({ module: "socket" }),
+    typingTtlMs: config.typingTtlMs,
+  });
+
+  const listen = () =>
+    new Promise<number>((resolve, reject) => {
+      httpServer.once("error", reject);
+      httpServer.listen(config.port, config.host, () => {
+        httpServer.off("error", reject);
+        resolve((httpServer.address() as AddressInfo).port);
+      });
+    });
+
+  const close = () => {
+    closing ??= (async () => {
+      logger.info({ nodeId, sockets: io.engine.clientsCount }, "shutting down");
+      // io.close() closes every transport and the HTTP server. Clients see a
+      // "transport close" and reconnect by themselves, to another node when
+      // there is one. The disconnect handlers it triggers remove the
+      // attention entries.
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      await waitFor(
+        () => attention.pendingOperations === 0,
+        config.shutdownTimeoutMs,
+      );
+      await stores.close();
+      logger.info({ nodeId }, "shut down");
+    })();
+    return closing;
+  };
+
+  return { httpServer, io, chat, attention, nodeId, listen, close };
+}
+
+/** Polls `done` every 10 ms until it is true or `timeoutMs` passes. */
+async function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,0 +1,116 @@
+import type { ErrorBody } from "./errors.js";
+import type { AppState, ClientPayload } from "./schemas.js";
+
+/** A stored chat message as clients see it. */
+export interface ChatMessage {
+  id: string;
+  conversationId: string;
+  /** Position in the conversation: 1 for the first message, then one more each time. */
+  seq: number;
+  senderId: string;
+  senderName: string;
+  text: string;
+  clientMessageId: string;
+  /** ISO 8601 time at which the server stored the message. */
+  createdAt: string;
+}
+
+export type ConversationKind = "direct" | "group";
+
+export interface ConversationView {
+  id: string;
+  kind: ConversationKind;
+  title: string | null;
+  memberIds: string[];
+  createdAt: string;
+  lastMessage: ChatMessage | null;
+  /** Seq of the newest message, 0 for an empty conversation. */
+  lastSeq: number;
+  /** Seq up to which the requesting user has read. */
+  readSeq: number;
+  unreadCount: number;
+  /** Members, other than the requesting user, with at least one connected device. */
+  onlineMemberIds: string[];
+}
+
+export interface HistoryPage {
+  messages: ChatMessage[];
+  /** True when older (for beforeSeq) or newer (for afterSeq) messages remain. */
+  hasMore: boolean;
+  /** Seq of the oldest message still kept; older ones were trimmed by HISTORY_LIMIT. */
+  firstSeq: number;
+}
+
+/**
+ * Ack of `message:send`. The client already has the text, so the ack carries
+ * only what the server assigned; for a duplicate it describes the original.
+ */
+export interface SendResult {
+  id: string;
+  seq: number;
+  createdAt: string;
+  duplicate: boolean;
+}
+
+export type AckResponse<T extends object = object> =
+  ({ ok: true } & T) | { ok: false; error: ErrorBody };
+
+export type Ack<T extends object = object> = (response: AckResponse<T>) => void;
+
+export interface ClientToServerEvents {
+  "conversation:create": (
+    payload: ClientPayload<"conversation:create">,
+    ack: Ack<{ conversation: ConversationView; created: boolean }>,
+  ) => void;
+  "conversation:list": (
+    payload: ClientPayload<"conversation:list">,
+    ack: Ack<{ conversations: ConversationView[] }>,
+  ) => void;
+  "conversation:open": (
+    payload: ClientPayload<"conversation:open">,
+    ack: Ack,
+  ) => void;
+  "conversation:close": (
+    payload: ClientPayload<"conversation:close">,
+    ack: Ack,
+  ) => void;
+  "conversation:history": (
+    payload: ClientPayload<"conversation:history">,
+    ack: Ack<HistoryPage>,
+  ) => void;
+  "app:state": (payload: ClientPayload<"app:state">, ack: Ack) => void;
+  "message:send": (
+    payload: ClientPayload<"message:send">,
+    ack: Ack<SendResult>,
+  ) => void;
+  "message:read": (
+    payload: ClientPayload<"message:read">,
+    ack: Ack<{ readSeq: number }>,
+  ) => void;
+  typing: (payload: ClientPayload<"typing">, ack: Ack) => void;
+}
+
+export interface ServerToClientEvents {
+  /**
+   * A new message in one of the user's conversations. A client calls `ack`
+   * once the message is handed to its UI. The ack confirms
+   * to the server that a viewing device received the message.
+   */
+  "message:new": (message: ChatMessage, ack?: () => void) => void;
+  "message:read": (receipt: {
+    conversationId: string;
+    userId: string;
+    seq: number;
+  }) => void;
+  /** Typing state; a client treats it as ended after `ttlMs` without a refresh. */
+  typing: (state: {
+    conversationId: string;
+    userId: string;
+    isTyping: boolean;
+    ttlMs: number;
+  }) => void;
+  presence: (state: { userId: string; online: boolean }) => void;
+  "conversation:new": (conversation: ConversationView) => void;
+}
+
+export type { AppState };

@@ -1,0 +1,106 @@
+import { z } from "zod";
+
+/**
+ * Hard caps of the wire format. The server applies tighter limits from its
+ * config (MESSAGE_MAX_LENGTH, CONVERSATION_MAX_MEMBERS) on top of these.
+ */
+export const WIRE_LIMITS = {
+  idLength: 128,
+  textLength: 100_000,
+  titleLength: 200,
+  memberIds: 10_000,
+  historyPage: 100,
+} as const;
+
+/**
+ * User ids are the app's own ids and double as OneSignal external ids, so
+ * they are kept to characters that are safe in URLs, logs and Redis keys.
+ */
+export const userIdSchema = z
+  .string()
+  .min(1)
+  .max(WIRE_LIMITS.idLength)
+  .regex(
+    /^[A-Za-z0-9_.@:+|-]+$/,
+    "may contain only letters, digits and _ . @ : + | -",
+  );
+
+export const conversationIdSchema = z
+  .string()
+  .min(1)
+  .max(WIRE_LIMITS.idLength)
+  .regex(/^[A-Za-z0-9_.:-]+$/, "may contain only letters, digits and _ . : -");
+
+export const clientMessageIdSchema = z
+  .string()
+  .min(1)
+  .max(WIRE_LIMITS.idLength)
+  .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces");
+
+const seqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const displayNameSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(WIRE_LIMITS.titleLength);
+
+export const messageTextSchema = z
+  .string()
+  .max(WIRE_LIMITS.textLength)
+  .refine((text) => text.trim().length > 0, "must not be empty");
+
+export const appStates = ["foreground", "background", "idle"] as const;
+export type AppState = (typeof appStates)[number];
+
+export const schemas = {
+  "conversation:create": z.object({
+    memberIds: z.array(userIdSchema).min(1).max(WIRE_LIMITS.memberIds),
+    title: z.string().trim().min(1).max(WIRE_LIMITS.titleLength).optional(),
+  }),
+  "conversation:list": z.object({}),
+  "conversation:open": z.object({ conversationId: conversationIdSchema }),
+  "conversation:close": z.object({ conversationId: conversationIdSchema }),
+  "conversation:history": z
+    .object({
+      conversationId: conversationIdSchema,
+      beforeSeq: seqSchema.optional(),
+      afterSeq: seqSchema.optional(),
+      limit: z.number().int().min(1).max(WIRE_LIMITS.historyPage).optional(),
+    })
+    .refine(
+      (query) => query.beforeSeq === undefined || query.afterSeq === undefined,
+      "give beforeSeq or afterSeq, not both",
+    ),
+  "app:state": z.object({ state: z.enum(appStates) }),
+  "message:send": z.object({
+    conversationId: conversationIdSchema,
+    clientMessageId: clientMessageIdSchema,
+    text: messageTextSchema,
+  }),
+  "message:read": z.object({
+    conversationId: conversationIdSchema,
+    seq: seqSchema,
+  }),
+  typing: z.object({
+    conversationId: conversationIdSchema,
+    isTyping: z.boolean(),
+  }),
+} as const;
+
+export type ClientEventName = keyof typeof schemas;
+export type ClientPayload<E extends ClientEventName> = z.output<
+  (typeof schemas)[E]
+>;
+
+/** Body of `POST /api/conversations`. */
+export const createConversationBodySchema = z.object({
+  memberIds: z.array(userIdSchema).min(2).max(WIRE_LIMITS.memberIds),
+  title: z.string().trim().min(1).max(WIRE_LIMITS.titleLength).optional(),
+});
+
+/** Body of `POST /api/dev/token`. */
+export const devTokenBodySchema = z.object({
+  userId: userIdSchema,
+  name: displayNameSchema.optional(),
+});

@@ -1,0 +1,102 @@
+import type { TokenService } from "../auth/tokens.js";
+import { AppError, appStates, type AppState } from "../protocol/index.js";
+import { registerAttentionHandlers } from "./handlers/attention.js";
+import type { SocketContext } from "./handlers/context.js";
+import { registerConversationHandlers } from "./handlers/conversations.js";
+import { registerMessageHandlers } from "./handlers/messages.js";
+import { registerTypingHandlers } from "./handlers/typing.js";
+import { type ChatServer, userRoom } from "./types.js";
+
+/** Error passed to `next` in middleware; Socket.IO sends `data` to the client's connect_error. */
+function handshakeError(
+  error: AppError,
+): Error & { data: { code: string; message: string } } {
+  return Object.assign(new Error(error.message), {
+    data: { code: error.code, message: error.message },
+  });
+}
+
+function parseInitialAppState(value: unknown): AppState {
+  if (value === undefined) return "foreground";
+  if (
+    typeof value === "string" &&
+    (appStates as readonly string[]).includes(value)
+  )
+    return value as AppState;
+  throw new AppError(
+    "invalid_payload",
+    `auth.appState: expected one of ${appStates.join(", ")}`,
+  );
+}
+
+/**
+ * Authenticates every handshake and wires each connected socket: its user
+ * room, its attention entry and the event handlers.
+ */
+export function attachSocketHandlers(
+  io: ChatServer,
+  tokens: TokenService,
+  context: SocketContext,
+): void {
+  const { attention, logger } = context;
+
+  io.use((socket, next) => {
+    const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
+    let initialAppState: AppState;
+    try {
+      initialAppState = parseInitialAppState(auth.appState);
+    } catch (error) {
+      next(handshakeError(error as AppError));
+      return;
+    }
+    tokens.verify(auth.token).then(
+      (user) => {
+        socket.data.userId = user.userId;
+        socket.data.name = user.name;
+        socket.data.initialAppState = initialAppState;
+        next();
+      },
+      (error: unknown) => {
+        const appError =
+          error instanceof AppError
+            ? error
+            : new AppError("unauthorized", "Invalid token");
+        logger.info(
+          { socketId: socket.id, reason: appError.message },
+          "handshake rejected",
+        );
+        next(handshakeError(appError));
+      },
+    );
+  });
+
+  io.on("connection", (socket) => {
+    const { userId, initialAppState } = socket.data;
+    const log = logger.child({ userId, socketId: socket.id });
+    void socket.join(userRoom(userId));
+
+    // Queued before any handler can run, so every later attention update of
+    // this socket, and its removal on disconnect, follow the connect.
+    attention
+      .connect(userId, socket.id, initialAppState)
+      .catch((error: unknown) => {
+        log.error(
+          { err: error },
+          "recording the connection failed; disconnecting",
+        );
+        socket.disconnect(true);
+      });
+    socket.on("disconnect", (reason) => {
+      log.debug({ reason }, "socket disconnected");
+      attention.disconnect(userId, socket.id).catch((error: unknown) => {
+        log.error({ err: error }, "removing the device failed");
+      });
+    });
+
+    const socketContext = { ...context, logger: log };
+    registerConversationHandlers(socket, socketContext);
+    registerMessageHandlers(socket, socketContext);
+    registerAttentionHandlers(socket, socketContext);
+    registerTypingHandlers(socket, socketContext);
+  });
+}
