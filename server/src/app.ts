@@ -10,10 +10,16 @@ import type { Config } from "./config.js";
 import { errorHandler, notFoundHandler } from "./http/errors.js";
 import { createRoutes } from "./http/routes.js";
 import type { Logger } from "./observability/logger.js";
+import { createMetrics, type Metrics } from "./observability/metrics.js";
+import { OneSignalSender } from "./push/onesignal/client.js";
+import type { PushSender } from "./push/onesignal/sender.js";
+import { DryRunOutbox } from "./push/outbox.js";
+import { PushService } from "./push/service.js";
 import { attachSocketHandlers } from "./realtime/connection.js";
+import { MessageDelivery } from "./realtime/delivery.js";
 import { Fanout } from "./realtime/fanout.js";
 import type { ChatServer } from "./realtime/types.js";
-import type { Stores } from "./stores/types.js";
+import type { PushStores, Stores } from "./stores/types.js";
 
 const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
 
@@ -21,6 +27,7 @@ export interface AppDeps {
   config: Config;
   logger: Logger;
   stores: Stores;
+  pushStores: PushStores;
   /** Identifies this process among the nodes of a cluster; random when omitted. */
   nodeId?: string;
 }
@@ -30,6 +37,11 @@ export interface ChatApp {
   io: ChatServer;
   chat: ChatService;
   attention: AttentionService;
+  push: PushService;
+  pushStores: PushStores;
+  /** The dry-run outbox, or null when pushes go to OneSignal. */
+  outbox: DryRunOutbox | null;
+  metrics: Metrics;
   nodeId: string;
   /** Starts listening on the configured host and port; resolves with the bound port. */
   listen(): Promise<number>;
@@ -45,6 +57,7 @@ export function createApp({
   config,
   logger,
   stores,
+  pushStores,
   nodeId = randomBytes(6).toString("hex"),
 }: AppDeps): ChatApp {
   const expressApp = express();
@@ -69,6 +82,39 @@ export function createApp({
     logger.child({ module: "attention" }),
   );
   const fanout = new Fanout(io, chat);
+  const metrics = createMetrics();
+
+  const pushLogger = logger.child({ module: "push" });
+  const outbox = config.push.oneSignal ? null : new DryRunOutbox(pushLogger);
+  const sender: PushSender = config.push.oneSignal
+    ? new OneSignalSender(
+        {
+          ...config.push.oneSignal,
+          requestTimeoutMs: config.push.requestTimeoutMs,
+          maxRetries: config.push.maxRetries,
+          retryBaseMs: config.push.retryBaseMs,
+        },
+        pushLogger,
+        metrics,
+      )
+    : outbox!;
+  const push = new PushService({
+    config: config.push,
+    stores,
+    pushStores,
+    attention,
+    sender,
+    logger: pushLogger,
+    metrics,
+  });
+  push.start();
+  const delivery = new MessageDelivery(
+    io,
+    attention,
+    push,
+    config.push.ackTimeoutMs,
+    logger.child({ module: "delivery" }),
+  );
 
   attention.onPresence((userId, online) => {
     chat.contactsOf(userId).then(
@@ -98,6 +144,10 @@ export function createApp({
       devAuth: config.auth.devAuth,
       devTokenTtlSeconds: DEV_TOKEN_TTL_SECONDS,
       checkReady,
+      preferences: pushStores.preferences,
+      decisions: pushStores.decisions,
+      outbox,
+      metricsRegistry: metrics.registry,
     }),
   );
   expressApp.use(notFoundHandler);
@@ -107,6 +157,10 @@ export function createApp({
     chat,
     attention,
     fanout,
+    delivery,
+    push,
+    preferences: pushStores.preferences,
+    metrics,
     logger: logger.child({ module: "socket" }),
     typingTtlMs: config.typingTtlMs,
   });
@@ -132,13 +186,26 @@ export function createApp({
         () => attention.pendingOperations === 0,
         config.shutdownTimeoutMs,
       );
+      await push.close();
       await stores.close();
       logger.info({ nodeId }, "shut down");
     })();
     return closing;
   };
 
-  return { httpServer, io, chat, attention, nodeId, listen, close };
+  return {
+    httpServer,
+    io,
+    chat,
+    attention,
+    push,
+    pushStores,
+    outbox,
+    metrics,
+    nodeId,
+    listen,
+    close,
+  };
 }
 
 /** Polls `done` every 10 ms until it is true or `timeoutMs` passes. */

@@ -35,6 +35,18 @@ const envSchema = z.object({
   LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info"),
+  ONESIGNAL_APP_ID: z.uuid("must be a UUID").optional(),
+  ONESIGNAL_REST_API_KEY: z.string().min(1).optional(),
+  ONESIGNAL_API_URL: z.url().default("https://api.onesignal.com"),
+  ONESIGNAL_TIMEOUT_MS: positiveInt.default(10_000),
+  ONESIGNAL_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(5),
+  ONESIGNAL_RETRY_BASE_MS: positiveInt.default(1000),
+  PUSH_DEBOUNCE_MS: positiveInt.default(4000),
+  PUSH_MAX_WAIT_MS: positiveInt.default(30_000),
+  PUSH_ACK_TIMEOUT_MS: positiveInt.default(2000),
+  PUSH_MAX_PER_USER_PER_MINUTE: positiveInt.default(12),
+  PUSH_INCLUDE_CONTENT: booleanFlag.default(true),
+  PUSH_DECISION_LOG_LIMIT: positiveInt.default(200),
 });
 
 export interface Config {
@@ -61,7 +73,35 @@ export interface Config {
   };
   typingTtlMs: number;
   shutdownTimeoutMs: number;
+  push: PushConfig;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+}
+
+export interface PushConfig {
+  /** OneSignal credentials; null runs the dry-run outbox instead of sending. */
+  oneSignal: {
+    appId: string;
+    restApiKey: string;
+    apiUrl: string;
+  } | null;
+  /** Per-request timeout of OneSignal calls, in ms. */
+  requestTimeoutMs: number;
+  /** Retries after the first attempt for 429, 5xx, timeouts and network errors. */
+  maxRetries: number;
+  /** First retry delay in ms; it doubles on each retry unless Retry-After says otherwise. */
+  retryBaseMs: number;
+  /** Quiet time in ms after the last message of a burst before its push fires. */
+  debounceMs: number;
+  /** Longest time in ms from the first unpushed message to its push. */
+  maxWaitMs: number;
+  /** Time in ms a viewing device has to ack `message:new` before a push is scheduled anyway. */
+  ackTimeoutMs: number;
+  /** Pushes per user in any rolling minute. */
+  maxPerUserPerMinute: number;
+  /** False sends no message text in pushes, only who wrote and how many. */
+  includeContent: boolean;
+  /** Push decisions kept per user for the decision log endpoint. */
+  decisionLogLimit: number;
 }
 
 export class ConfigError extends Error {
@@ -89,6 +129,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const vars = parsed.data;
   const production = vars.NODE_ENV === "production";
+
+  if (Boolean(vars.ONESIGNAL_APP_ID) !== Boolean(vars.ONESIGNAL_REST_API_KEY)) {
+    throw new ConfigError(
+      "Invalid configuration: set both ONESIGNAL_APP_ID and ONESIGNAL_REST_API_KEY, or neither for the dry-run outbox",
+    );
+  }
+  if (vars.PUSH_MAX_WAIT_MS < vars.PUSH_DEBOUNCE_MS) {
+    throw new ConfigError(
+      "Invalid configuration: PUSH_MAX_WAIT_MS must not be less than PUSH_DEBOUNCE_MS",
+    );
+  }
 
   if (production) {
     const missing = (["AUTH_JWT_SECRET", "SERVER_API_KEY"] as const).filter(
@@ -124,6 +175,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     typingTtlMs: vars.TYPING_TTL_MS,
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
+    push: {
+      oneSignal:
+        vars.ONESIGNAL_APP_ID && vars.ONESIGNAL_REST_API_KEY
+          ? {
+              appId: vars.ONESIGNAL_APP_ID,
+              restApiKey: vars.ONESIGNAL_REST_API_KEY,
+              apiUrl: vars.ONESIGNAL_API_URL.replace(/\/+$/, ""),
+            }
+          : null,
+      requestTimeoutMs: vars.ONESIGNAL_TIMEOUT_MS,
+      maxRetries: vars.ONESIGNAL_MAX_RETRIES,
+      retryBaseMs: vars.ONESIGNAL_RETRY_BASE_MS,
+      debounceMs: vars.PUSH_DEBOUNCE_MS,
+      maxWaitMs: vars.PUSH_MAX_WAIT_MS,
+      ackTimeoutMs: vars.PUSH_ACK_TIMEOUT_MS,
+      maxPerUserPerMinute: vars.PUSH_MAX_PER_USER_PER_MINUTE,
+      includeContent: vars.PUSH_INCLUDE_CONTENT,
+      decisionLogLimit: vars.PUSH_DECISION_LOG_LIMIT,
+    },
     logLevel: vars.LOG_LEVEL,
   };
 }

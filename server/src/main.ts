@@ -1,7 +1,7 @@
 import { createApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger } from "./observability/logger.js";
-import { createMemoryStores } from "./stores/memory/index.js";
+import { createStoresFor } from "./stores/index.js";
 
 function start() {
   let config;
@@ -21,10 +21,7 @@ function start() {
       "AUTH_JWT_SECRET or SERVER_API_KEY is not set; using insecure development defaults",
     );
   }
-  const stores = createMemoryStores({
-    historyLimit: config.limits.historyLimit,
-  });
-  const app = createApp({ config, logger, stores });
+  const app = createApp({ config, logger, ...createStoresFor(config) });
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

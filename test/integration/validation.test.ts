@@ -54,6 +54,17 @@ const malformed: Record<ClientEventName, unknown[]> = {
     { conversationId: "c", seq: "1" },
     { conversationId: "c", seq: -3 },
   ],
+  "preferences:get": [null, "all"],
+  "preferences:update": [
+    { pushEnabled: "no" },
+    { quietHours: { start: "25:00", end: "07:00", timeZone: "UTC" } },
+    { quietHours: { start: "22:00", end: "07:00", timeZone: "Mars/Olympus" } },
+    { quietHours: { start: "22:00", end: "22:00", timeZone: "UTC" } },
+    { mute: [{ conversationId: "c", until: "tomorrow" }] },
+    { unmute: "c" },
+    { disabledActivities: ["poke"] },
+    { snoozeUntil: 12 },
+  ],
   typing: [
     {},
     { conversationId: "c" },

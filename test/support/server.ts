@@ -7,7 +7,7 @@ import type {
   ClientToServerEvents,
   ServerToClientEvents,
 } from "../../server/src/protocol/index.js";
-import { createMemoryStores } from "../../server/src/stores/memory/index.js";
+import { createStoresFor } from "../../server/src/stores/index.js";
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -58,11 +58,7 @@ export async function startServer(
     ...env,
   });
   const logger = createLogger(config.logLevel);
-  const app = createApp({
-    config,
-    logger,
-    stores: createMemoryStores({ historyLimit: config.limits.historyLimit }),
-  });
+  const app = createApp({ config, logger, ...createStoresFor(config) });
   const port = await app.listen();
   const url = `http://127.0.0.1:${port}`;
   onCleanup(() => app.close());

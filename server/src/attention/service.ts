@@ -53,6 +53,7 @@ export class AttentionService {
         openConversationId: null,
         connectedAt: now,
         changedAt: now,
+        ackMissedAt: null,
       };
       const { firstDevice } = await this.store.addDevice(device);
       this.logger.debug(
@@ -79,6 +80,38 @@ export class AttentionService {
       if (!updated) return null;
       this.emitChange({ userId, socketId, ...updated });
       return updated.after;
+    });
+  }
+
+  /**
+   * Marks a device that failed to ack a `message:new` in time, so it stops
+   * counting as viewing until it sends an event again.
+   */
+  markAckMissed(userId: string, socketId: string): Promise<void> {
+    return this.serialize(socketId, async () => {
+      const updated = await this.store.updateDevice(
+        userId,
+        socketId,
+        { ackMissedAt: Date.now() },
+        Date.now(),
+      );
+      if (updated) this.emitChange({ userId, socketId, ...updated });
+    });
+  }
+
+  /** Clears a missed ack after the device showed it is alive (a read receipt). */
+  markResponsive(userId: string, socketId: string): Promise<void> {
+    return this.serialize(socketId, async () => {
+      const devices = await this.store.listDevices(userId);
+      const device = devices.find((entry) => entry.socketId === socketId);
+      if (!device || device.ackMissedAt === null) return;
+      const updated = await this.store.updateDevice(
+        userId,
+        socketId,
+        { ackMissedAt: null },
+        Date.now(),
+      );
+      if (updated) this.emitChange({ userId, socketId, ...updated });
     });
   }
 
@@ -129,6 +162,14 @@ export class AttentionService {
   ): Promise<boolean> {
     const devices = await this.store.listDevices(userId);
     return devices.some((device) => isViewing(device, conversationId));
+  }
+
+  /** Devices, per user, viewing the conversation right now. */
+  findViewers(
+    conversationId: string,
+    userIds: string[],
+  ): Promise<Map<string, DeviceAttention[]>> {
+    return this.store.findViewers(conversationId, userIds);
   }
 
   listDevices(userId: string): Promise<DeviceAttention[]> {

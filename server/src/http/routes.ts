@@ -3,11 +3,16 @@ import { requireServerKey } from "../auth/server-key.js";
 import type { TokenService } from "../auth/tokens.js";
 import type { AttentionService } from "../attention/service.js";
 import type { ChatService } from "../chat/service.js";
+import { z } from "zod";
+import type { Registry } from "prom-client";
 import {
   createConversationBodySchema,
   devTokenBodySchema,
+  preferencesPatchSchema,
   userIdSchema,
 } from "../protocol/index.js";
+import type { DryRunOutbox } from "../push/outbox.js";
+import type { DecisionLog, PreferencesStore } from "../stores/types.js";
 import type { Fanout } from "../realtime/fanout.js";
 import { parseBody } from "./errors.js";
 
@@ -22,7 +27,20 @@ export interface HttpContext {
   devTokenTtlSeconds: number;
   /** Resolves when the server can take traffic; rejects with the reason otherwise. */
   checkReady: () => Promise<void>;
+  preferences: PreferencesStore;
+  decisions: DecisionLog;
+  /** Set in dry-run mode; served at /api/dev/push-outbox when dev auth is on. */
+  outbox: DryRunOutbox | null;
+  metricsRegistry: Registry;
 }
+
+const listQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+const outboxQuerySchema = listQuerySchema.extend({
+  userId: userIdSchema.optional(),
+});
 
 export function createRoutes(context: HttpContext): Router {
   const router = Router();
@@ -42,6 +60,15 @@ export function createRoutes(context: HttpContext): Router {
         .json({ status: "not_ready", reason: (error as Error).message });
     }
   });
+
+  router.get(
+    "/metrics",
+    requireServerKey(context.serverApiKey),
+    async (_req, res) => {
+      res.setHeader("content-type", context.metricsRegistry.contentType);
+      res.send(await context.metricsRegistry.metrics());
+    },
+  );
 
   const serverApi = Router();
   serverApi.use(requireServerKey(context.serverApiKey));
@@ -83,6 +110,31 @@ export function createRoutes(context: HttpContext): Router {
     });
   });
 
+  serverApi.get("/users/:id/preferences", async (req, res) => {
+    const userId = parseBody(userIdSchema, req.params.id);
+    res.json({ userId, preferences: await context.preferences.get(userId) });
+  });
+
+  serverApi.patch("/users/:id/preferences", async (req, res) => {
+    const userId = parseBody(userIdSchema, req.params.id);
+    const patch = parseBody(preferencesPatchSchema, req.body);
+    const preferences = await context.preferences.update(
+      userId,
+      patch,
+      Date.now(),
+    );
+    res.json({ userId, preferences });
+  });
+
+  serverApi.get("/users/:id/push-decisions", async (req, res) => {
+    const userId = parseBody(userIdSchema, req.params.id);
+    const { limit } = parseBody(listQuerySchema, req.query);
+    res.json({
+      userId,
+      decisions: await context.decisions.list(userId, limit),
+    });
+  });
+
   if (context.devAuth) {
     router.post("/api/dev/token", async (req, res) => {
       const body = parseBody(devTokenBodySchema, req.body);
@@ -96,6 +148,14 @@ export function createRoutes(context: HttpContext): Router {
         userId: body.userId,
         expiresInSeconds: context.devTokenTtlSeconds,
       });
+    });
+  }
+
+  if (context.devAuth && context.outbox) {
+    const outbox = context.outbox;
+    router.get("/api/dev/push-outbox", (req, res) => {
+      const { limit, userId } = parseBody(outboxQuerySchema, req.query);
+      res.json({ pushes: outbox.list(userId, limit) });
     });
   }
 

@@ -1,5 +1,11 @@
 import type { ErrorBody } from "./errors.js";
-import type { AppState, ClientPayload } from "./schemas.js";
+import type { z } from "zod";
+import type {
+  ActivityAction,
+  AppState,
+  ClientPayload,
+  quietHoursSchema,
+} from "./schemas.js";
 
 /** A stored chat message as clients see it. */
 export interface ChatMessage {
@@ -52,6 +58,34 @@ export interface SendResult {
   duplicate: boolean;
 }
 
+export type QuietHours = z.output<typeof quietHoursSchema>;
+
+/** A user's notification settings. Mutes and quiet time stop pushes, never live delivery. */
+export interface Preferences {
+  pushEnabled: boolean;
+  quietHours: QuietHours | null;
+  /** ISO time until which every push is held back, or null. */
+  snoozeUntil: string | null;
+  /** Conversation id to the ISO end of its mute, or null for a mute without end. */
+  mutedConversations: Record<string, string | null>;
+  disabledActivities: ActivityAction[];
+}
+
+/** Reason codes of the push decision log. */
+export const PUSH_DECISION_REASONS = [
+  "sent",
+  "suppressed_viewing",
+  "suppressed_read",
+  "muted",
+  "quiet_period",
+  "push_disabled",
+  "activity_disabled",
+  "budget_exceeded",
+  "not_subscribed",
+  "failed",
+] as const;
+export type PushDecisionReason = (typeof PUSH_DECISION_REASONS)[number];
+
 export type AckResponse<T extends object = object> =
   ({ ok: true } & T) | { ok: false; error: ErrorBody };
 
@@ -88,6 +122,14 @@ export interface ClientToServerEvents {
     ack: Ack<{ readSeq: number }>,
   ) => void;
   typing: (payload: ClientPayload<"typing">, ack: Ack) => void;
+  "preferences:get": (
+    payload: ClientPayload<"preferences:get">,
+    ack: Ack<{ preferences: Preferences }>,
+  ) => void;
+  "preferences:update": (
+    payload: ClientPayload<"preferences:update">,
+    ack: Ack<{ preferences: Preferences }>,
+  ) => void;
 }
 
 export interface ServerToClientEvents {

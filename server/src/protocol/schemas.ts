@@ -53,6 +53,66 @@ export const messageTextSchema = z
 export const appStates = ["foreground", "background", "idle"] as const;
 export type AppState = (typeof appStates)[number];
 
+const clockTimeSchema = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, "must be a 24-hour time such as 22:00");
+
+const timeZoneSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .refine((zone) => {
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone: zone });
+      return true;
+    } catch {
+      return false;
+    }
+  }, "must be an IANA time zone such as Europe/Berlin");
+
+/** Daily window without pushes, in the user's time zone; it may span midnight. */
+export const quietHoursSchema = z
+  .object({
+    start: clockTimeSchema,
+    end: clockTimeSchema,
+    timeZone: timeZoneSchema,
+  })
+  .refine((hours) => hours.start !== hours.end, "start and end must differ");
+
+export const activityActions = [
+  "like",
+  "mention",
+  "tag",
+  "invite",
+  "comment",
+  "follow",
+  "share",
+] as const;
+export type ActivityAction = (typeof activityActions)[number];
+
+/** Largest number of muted conversations one user may keep. */
+export const MAX_MUTED_CONVERSATIONS = 1000;
+
+export const preferencesPatchSchema = z.object({
+  pushEnabled: z.boolean().optional(),
+  quietHours: quietHoursSchema.nullable().optional(),
+  /** Pause all pushes until this time; null clears it. */
+  snoozeUntil: z.iso.datetime({ offset: true }).nullable().optional(),
+  mute: z
+    .array(
+      z.object({
+        conversationId: conversationIdSchema,
+        /** End of the mute as an ISO time; null or absent mutes until unmuted. */
+        until: z.iso.datetime({ offset: true }).nullable().optional(),
+      }),
+    )
+    .max(100)
+    .optional(),
+  unmute: z.array(conversationIdSchema).max(100).optional(),
+  disabledActivities: z.array(z.enum(activityActions)).max(20).optional(),
+});
+export type PreferencesPatch = z.output<typeof preferencesPatchSchema>;
+
 export const schemas = {
   "conversation:create": z.object({
     memberIds: z.array(userIdSchema).min(1).max(WIRE_LIMITS.memberIds),
@@ -86,6 +146,8 @@ export const schemas = {
     conversationId: conversationIdSchema,
     isTyping: z.boolean(),
   }),
+  "preferences:get": z.object({}),
+  "preferences:update": preferencesPatchSchema,
 } as const;
 
 export type ClientEventName = keyof typeof schemas;

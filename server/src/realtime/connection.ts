@@ -4,6 +4,7 @@ import { registerAttentionHandlers } from "./handlers/attention.js";
 import type { SocketContext } from "./handlers/context.js";
 import { registerConversationHandlers } from "./handlers/conversations.js";
 import { registerMessageHandlers } from "./handlers/messages.js";
+import { registerPreferenceHandlers } from "./handlers/preferences.js";
 import { registerTypingHandlers } from "./handlers/typing.js";
 import { type ChatServer, userRoom } from "./types.js";
 
@@ -98,5 +99,6 @@ export function attachSocketHandlers(
     registerMessageHandlers(socket, socketContext);
     registerAttentionHandlers(socket, socketContext);
     registerTypingHandlers(socket, socketContext);
+    registerPreferenceHandlers(socket, socketContext);
   });
 }

@@ -1,5 +1,4 @@
 import type { ChatService } from "../chat/service.js";
-import type { ChatMessage } from "../protocol/index.js";
 import type { Conversation } from "../stores/types.js";
 import { type ChatServer, type ChatSocket, userRoom } from "./types.js";
 
@@ -13,17 +12,6 @@ export class Fanout {
     private readonly io: ChatServer,
     private readonly chat: ChatService,
   ) {}
-
-  /** Sends `message:new` to every device of every member except the sending socket. */
-  message(
-    conversation: Conversation,
-    message: ChatMessage,
-    origin?: ChatSocket,
-  ): void {
-    const rooms = conversation.memberIds.map(userRoom);
-    const target = origin ? origin.to(rooms) : this.io.to(rooms);
-    target.emit("message:new", message);
-  }
 
   readReceipt(
     conversation: Conversation,

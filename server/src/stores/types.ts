@@ -2,6 +2,9 @@ import type {
   AppState,
   ChatMessage,
   ConversationKind,
+  Preferences,
+  PreferencesPatch,
+  PushDecisionReason,
 } from "../protocol/index.js";
 
 /**
@@ -95,10 +98,16 @@ export interface DeviceAttention {
   connectedAt: number;
   /** Epoch milliseconds of the last change to appState or openConversationId. */
   changedAt: number;
+  /**
+   * Epoch milliseconds at which the device failed to ack a `message:new` in
+   * time, or null. Such a device does not count as viewing until it sends
+   * an event again, so a half-dead socket cannot swallow pushes.
+   */
+  ackMissedAt: number | null;
 }
 
 export type AttentionPatch = Partial<
-  Pick<DeviceAttention, "appState" | "openConversationId">
+  Pick<DeviceAttention, "appState" | "openConversationId" | "ackMissedAt">
 >;
 
 export interface AttentionStore {
@@ -134,4 +143,144 @@ export interface Stores {
   /** Resolves when the backing store responds, and rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** One entry of the push decision log. */
+export interface PushDecision {
+  /** ISO time of the decision. */
+  at: string;
+  userId: string;
+  kind: "message" | "activity";
+  /** Conversation id for messages, `action:objectType:objectId` for activities. */
+  topic: string;
+  reason: PushDecisionReason;
+  /** Messages or activities the decision covers. */
+  count: number;
+  /** Newest message or activity id the decision covers. */
+  lastItemId: string;
+  /** OneSignal notification id when sent. */
+  notificationId?: string;
+  /** Plain detail, such as the OneSignal error or the time a deferred push fires. */
+  detail?: string;
+}
+
+export interface DecisionLog {
+  /** Appends a decision, keeping only the newest entries per user. */
+  record(decision: PushDecision): Promise<void>;
+  /** Newest first, at most `limit`. */
+  list(userId: string, limit: number): Promise<PushDecision[]>;
+}
+
+export interface PreferencesStore {
+  /** The stored preferences, or the defaults (push on, nothing muted) for a new user. */
+  get(userId: string): Promise<Preferences>;
+  /** Applies the patch atomically and returns the result. Expired mutes are dropped. */
+  update(
+    userId: string,
+    patch: PreferencesPatch,
+    now: number,
+  ): Promise<Preferences>;
+}
+
+/** One message or activity waiting in a push batch. */
+export interface PushItem {
+  id: string;
+  /** Message seq; 0 for activities. */
+  seq: number;
+  actorId: string;
+  actorName: string;
+  /** Text to quote in the push, already shortened; null when there is none. */
+  text: string | null;
+  /** Epoch milliseconds when the item was added. */
+  at: number;
+}
+
+/** Pending push for one recipient and topic, fired once when due. */
+export interface PushBatch {
+  /** `kind|recipientId|topic`; one batch per key at a time. */
+  key: string;
+  kind: "message" | "activity";
+  recipientId: string;
+  topic: string;
+  /** Newest items last, at most PUSH_BATCH_ITEMS_KEPT of them. */
+  items: PushItem[];
+  /** Items added since the batch was created, including those no longer in `items`. */
+  count: number;
+  /** Distinct actors in first-seen order, at most PUSH_BATCH_ACTORS_KEPT. */
+  actors: { id: string; name: string }[];
+  /** Highest item seq (messages) seen in the batch. */
+  lastSeq: number;
+  /** Epoch milliseconds of the first item. */
+  firstAt: number;
+  /** Epoch milliseconds at which the batch fires. */
+  dueAt: number;
+  /** Fixed facts about the topic used to render the push, such as a conversation title. */
+  meta: Record<string, string>;
+}
+
+export const PUSH_BATCH_ITEMS_KEPT = 10;
+export const PUSH_BATCH_ACTORS_KEPT = 100;
+
+export interface PushTiming {
+  /** Time in ms from the newest item to the push. */
+  debounceMs: number;
+  /** Cap in ms from the first item to the push, whatever the debounce says. */
+  maxWaitMs: number;
+}
+
+export interface PushQueueEntry {
+  kind: PushBatch["kind"];
+  recipientId: string;
+  topic: string;
+  item: PushItem;
+  meta: Record<string, string>;
+}
+
+export type DueHandler = (batch: PushBatch) => Promise<void>;
+
+/**
+ * Debounced push batches and their timer. A batch fires `debounceMs` after
+ * its newest item but never later than `maxWaitMs` after its first one, and
+ * each due batch is handed to the handler exactly once.
+ */
+export interface PushQueue {
+  /** Adds the item to its batch, creating the batch, and moves the batch's due time. */
+  add(entry: PushQueueEntry, timing: PushTiming, now: number): Promise<void>;
+  /**
+   * Deletes the batch of `key` when it holds nothing newer than `upToSeq`;
+   * without `upToSeq` it deletes the batch outright. Returns whether a batch was deleted.
+   */
+  cancel(key: string, upToSeq?: number): Promise<boolean>;
+  /** Puts a fired batch back to fire at `dueAt`, merged with any batch created since. */
+  defer(batch: PushBatch, dueAt: number): Promise<void>;
+  /** Highest message seq already pushed or settled for `key`; 0 when none. */
+  getSettledSeq(key: string): Promise<number>;
+  /** Raises the settled seq of `key`; never lowers it. */
+  settle(key: string, seq: number): Promise<void>;
+  /** Starts handing due batches to `handler`. */
+  start(handler: DueHandler): void;
+  /** Number of pending batches. */
+  size(): Promise<number>;
+  /** Stops the timer; pending batches stay stored (in memory they are lost with the process). */
+  close(): Promise<void>;
+}
+
+export interface PushBudget {
+  /**
+   * Takes one push from the user's budget of `limit` per rolling `windowMs`.
+   * When none is left, returns allowed false and the time in ms until one frees.
+   */
+  take(
+    userId: string,
+    limit: number,
+    windowMs: number,
+    now: number,
+  ): Promise<{ allowed: boolean; retryAfterMs: number }>;
+}
+
+export interface PushStores {
+  preferences: PreferencesStore;
+  decisions: DecisionLog;
+  queue: PushQueue;
+  budget: PushBudget;
 }

@@ -19,8 +19,9 @@ export function registerAttentionHandlers(
     return device;
   };
 
+  // Every event from the device shows it is alive, so it also clears a missed ack.
   handleEvent(socket, "app:state", logger, async ({ state }) => {
-    await update({ appState: state });
+    await update({ appState: state, ackMissedAt: null });
   });
 
   handleEvent(
@@ -29,7 +30,7 @@ export function registerAttentionHandlers(
     logger,
     async ({ conversationId }) => {
       await chat.requireMembership(userId, conversationId);
-      await update({ openConversationId: conversationId });
+      await update({ openConversationId: conversationId, ackMissedAt: null });
     },
   );
 

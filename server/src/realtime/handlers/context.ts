@@ -1,6 +1,10 @@
 import type { AttentionService } from "../../attention/service.js";
 import type { ChatService } from "../../chat/service.js";
 import type { Logger } from "../../observability/logger.js";
+import type { Metrics } from "../../observability/metrics.js";
+import type { PushService } from "../../push/service.js";
+import type { PreferencesStore } from "../../stores/types.js";
+import type { MessageDelivery } from "../delivery.js";
 import type { Fanout } from "../fanout.js";
 
 /** Services every socket handler may use; built once per server. */
@@ -8,6 +12,10 @@ export interface SocketContext {
   chat: ChatService;
   attention: AttentionService;
   fanout: Fanout;
+  delivery: MessageDelivery;
+  push: PushService;
+  preferences: PreferencesStore;
+  metrics: Metrics;
   logger: Logger;
   typingTtlMs: number;
 }

@@ -4,7 +4,7 @@ import type { SocketContext } from "./context.js";
 
 export function registerMessageHandlers(
   socket: ChatSocket,
-  { chat, fanout, logger }: SocketContext,
+  { chat, attention, fanout, delivery, push, metrics, logger }: SocketContext,
 ): void {
   const { userId, name } = socket.data;
 
@@ -24,7 +24,8 @@ export function registerMessageHandlers(
         "duplicate send answered with the original",
       );
     } else {
-      fanout.message(conversation, message, socket);
+      metrics.messagesSent.inc();
+      await delivery.deliver(conversation, message, socket);
     }
     return {
       id: message.id,
@@ -44,7 +45,11 @@ export function registerMessageHandlers(
         conversationId,
         seq,
       );
-      if (advanced) fanout.readReceipt(conversation, userId, readSeq, socket);
+      if (advanced) {
+        fanout.readReceipt(conversation, userId, readSeq, socket);
+        await push.onRead(userId, conversationId, readSeq);
+      }
+      await attention.markResponsive(userId, socket.id);
       return { readSeq };
     },
   );

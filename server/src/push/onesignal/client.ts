@@ -1,0 +1,213 @@
+import type { Logger } from "../../observability/logger.js";
+import type { Metrics } from "../../observability/metrics.js";
+import {
+  notificationResponseSchema,
+  type NotificationRequest,
+} from "./schema.js";
+import type { PushSender, SendOutcome } from "./sender.js";
+
+export interface OneSignalOptions {
+  appId: string;
+  restApiKey: string;
+  /** Base URL without trailing slash, such as https://api.onesignal.com. */
+  apiUrl: string;
+  requestTimeoutMs: number;
+  maxRetries: number;
+  retryBaseMs: number;
+}
+
+/** Longest wait between retries, whatever Retry-After or the backoff asks, in ms. */
+const MAX_RETRY_DELAY_MS = 60_000;
+
+type Attempt =
+  | { done: true; outcome: SendOutcome }
+  | { done: false; reason: string; retryAfterMs?: number };
+
+/** Reads `errors` of a OneSignal answer, which is an array or an object, as one line. */
+function describeErrors(errors: unknown): string {
+  if (errors === undefined || errors === null) return "";
+  return typeof errors === "string" ? errors : JSON.stringify(errors);
+}
+
+/** Retry-After as seconds or an HTTP date, in ms; undefined when absent or unreadable. */
+function parseRetryAfter(
+  header: string | null,
+  now: number,
+): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * Sends pushes through OneSignal's REST API. 429, 5xx, timeouts and network
+ * errors are retried with exponential backoff (or Retry-After) up to
+ * `maxRetries` times, always with the same body, so the request's
+ * idempotency_key makes OneSignal send it at most once.
+ */
+export class OneSignalSender implements PushSender {
+  readonly mode = "onesignal" as const;
+  private readonly controller = new AbortController();
+
+  constructor(
+    private readonly options: OneSignalOptions,
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  async send(request: NotificationRequest): Promise<SendOutcome> {
+    const body = JSON.stringify({ ...request, app_id: this.options.appId });
+    const ids = {
+      recipientId: request.include_aliases.external_id[0],
+      idempotencyKey: request.idempotency_key,
+    };
+    for (let attempt = 0; ; attempt++) {
+      const result = await this.attempt(body);
+      if (result.done) return result.outcome;
+      if (
+        attempt >= this.options.maxRetries ||
+        this.controller.signal.aborted
+      ) {
+        this.logger.error(
+          { ...ids, attempts: attempt + 1, reason: result.reason },
+          "OneSignal request failed; giving up",
+        );
+        return { status: "failed", detail: result.reason };
+      }
+      const backoff = this.options.retryBaseMs * 2 ** attempt;
+      const jitter = Math.random() * this.options.retryBaseMs;
+      const delay = Math.min(
+        result.retryAfterMs ?? backoff + jitter,
+        MAX_RETRY_DELAY_MS,
+      );
+      this.metrics.oneSignalRetries.inc();
+      this.logger.warn(
+        {
+          ...ids,
+          attempt: attempt + 1,
+          delayMs: Math.round(delay),
+          reason: result.reason,
+        },
+        "OneSignal request failed; retrying",
+      );
+      await this.sleep(delay);
+    }
+  }
+
+  close(): void {
+    this.controller.abort();
+  }
+
+  private async attempt(body: string): Promise<Attempt> {
+    const started = performance.now();
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(`${this.options.apiUrl}/notifications`, {
+        method: "POST",
+        headers: {
+          authorization: `Key ${this.options.restApiKey}`,
+          "content-type": "application/json; charset=utf-8",
+          accept: "application/json",
+        },
+        body,
+        signal: AbortSignal.any([
+          AbortSignal.timeout(this.options.requestTimeoutMs),
+          this.controller.signal,
+        ]),
+      });
+      text = await response.text();
+    } catch (error) {
+      this.metrics.oneSignalRequests.inc({ outcome: "retryable" });
+      const name = (error as Error).name;
+      const reason =
+        name === "TimeoutError"
+          ? `timed out after ${this.options.requestTimeoutMs} ms`
+          : `network error: ${(error as Error).message}`;
+      return { done: false, reason };
+    } finally {
+      this.metrics.oneSignalLatency.observe(
+        (performance.now() - started) / 1000,
+      );
+    }
+    return this.interpret(response, text);
+  }
+
+  private interpret(response: Response, text: string): Attempt {
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      // A non-JSON body (an HTML error page from a proxy) is judged by status alone.
+    }
+    const status = response.status;
+    if (status === 429 || status >= 500) {
+      this.metrics.oneSignalRequests.inc({ outcome: "retryable" });
+      return {
+        done: false,
+        reason:
+          `HTTP ${status} ${describeErrors((json as { errors?: unknown } | null)?.errors)}`.trim(),
+        retryAfterMs: parseRetryAfter(
+          response.headers.get("retry-after"),
+          Date.now(),
+        ),
+      };
+    }
+    if (status !== 200) {
+      this.metrics.oneSignalRequests.inc({ outcome: "rejected" });
+      const detail = `HTTP ${status}: ${describeErrors((json as { errors?: unknown } | null)?.errors) || text.slice(0, 200)}`;
+      return {
+        done: true,
+        outcome: { status: "failed", detail, httpStatus: status },
+      };
+    }
+    const parsed = notificationResponseSchema.safeParse(json);
+    if (!parsed.success) {
+      this.metrics.oneSignalRequests.inc({ outcome: "rejected" });
+      return {
+        done: true,
+        outcome: {
+          status: "failed",
+          detail: "HTTP 200 with an unreadable body",
+          httpStatus: 200,
+        },
+      };
+    }
+    const errors = describeErrors(parsed.data.errors);
+    if (parsed.data.id) {
+      this.metrics.oneSignalRequests.inc({ outcome: "sent" });
+      return {
+        done: true,
+        outcome: {
+          status: "sent",
+          notificationId: parsed.data.id,
+          ...(errors ? { detail: errors } : {}),
+        },
+      };
+    }
+    this.metrics.oneSignalRequests.inc({ outcome: "not_subscribed" });
+    return {
+      done: true,
+      outcome: {
+        status: "not_subscribed",
+        detail: errors || "no notification id returned",
+      },
+    };
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.controller.signal.addEventListener(
+        "abort",
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+  }
+}

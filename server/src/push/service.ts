@@ -1,0 +1,395 @@
+import type {
+  AttentionChange,
+  AttentionService,
+} from "../attention/service.js";
+import { isViewing } from "../attention/viewing.js";
+import type { PushConfig } from "../config.js";
+import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
+import type { ChatMessage, PushDecisionReason } from "../protocol/index.js";
+import type {
+  Conversation,
+  PushBatch,
+  PushDecision,
+  PushItem,
+  PushStores,
+  Stores,
+} from "../stores/types.js";
+import { pushBatchKey } from "./batch.js";
+import { batchIdempotencyKey } from "./idempotency.js";
+import { renderMessagePush } from "./message-template.js";
+import {
+  notificationRequestSchema,
+  type NotificationRequest,
+} from "./onesignal/schema.js";
+import type { PushSender, SendOutcome } from "./onesignal/sender.js";
+import { isMuted, isQuiet } from "./preferences.js";
+
+/** Window of PUSH_MAX_PER_USER_PER_MINUTE, in ms. */
+const BUDGET_WINDOW_MS = 60_000;
+/** Newest unseen messages fetched to render a push. */
+const MESSAGES_RENDERED = 20;
+
+export interface PushServiceDeps {
+  config: PushConfig;
+  stores: Stores;
+  pushStores: PushStores;
+  attention: AttentionService;
+  sender: PushSender;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** Identifier that keeps collapse_id, thread_id and android_group within 64 characters. */
+export function conversationThreadId(conversationId: string): string {
+  return `chat_${conversationId}`.slice(0, 64);
+}
+
+/**
+ * Decides, batches and sends message pushes. A recipient who is not viewing
+ * a conversation gets its messages added to a debounced batch. When the batch
+ * is due, the decision is checked again against the read position,
+ * attention, preferences and budget, and at most one push goes out.
+ */
+export class PushService {
+  private readonly timing: { debounceMs: number; maxWaitMs: number };
+
+  constructor(private readonly deps: PushServiceDeps) {
+    this.timing = {
+      debounceMs: deps.config.debounceMs,
+      maxWaitMs: deps.config.maxWaitMs,
+    };
+  }
+
+  start(): void {
+    this.deps.pushStores.queue.start((batch) => this.fire(batch));
+    this.deps.attention.onChange((change) => {
+      this.onAttentionChange(change).catch((error: unknown) =>
+        this.deps.logger.error(
+          { err: error, userId: change.userId, socketId: change.socketId },
+          "push update after attention change failed",
+        ),
+      );
+    });
+  }
+
+  /** Adds a message to the recipient's pending batch for its conversation. */
+  async schedule(recipientId: string, message: ChatMessage): Promise<void> {
+    const item: PushItem = {
+      id: message.id,
+      seq: message.seq,
+      actorId: message.senderId,
+      actorName: message.senderName,
+      // The text is read again from history when the batch fires.
+      text: null,
+      at: Date.now(),
+    };
+    await this.deps.pushStores.queue.add(
+      {
+        kind: "message",
+        recipientId,
+        topic: message.conversationId,
+        item,
+        meta: {},
+      },
+      this.timing,
+      item.at,
+    );
+  }
+
+  /** Records that a viewing device acknowledged the message, so no push is needed. */
+  async recordSeen(recipientId: string, message: ChatMessage): Promise<void> {
+    await this.record({
+      userId: recipientId,
+      kind: "message",
+      topic: message.conversationId,
+      reason: "suppressed_viewing",
+      count: 1,
+      lastItemId: message.id,
+    });
+  }
+
+  /** Cancels the pending push of a conversation once the user has read all of it. */
+  async onRead(
+    userId: string,
+    conversationId: string,
+    readSeq: number,
+  ): Promise<void> {
+    const key = pushBatchKey("message", userId, conversationId);
+    if (await this.deps.pushStores.queue.cancel(key, readSeq)) {
+      this.deps.logger.debug(
+        { userId, conversationId, readSeq },
+        "pending push cancelled by read",
+      );
+    }
+  }
+
+  /**
+   * Opening a conversation on screen cancels its pending push. A viewing
+   * device that leaves it (background, idle, another conversation or a
+   * disconnect) schedules the messages that are still unread, unless another
+   * device of the user is viewing it.
+   */
+  private async onAttentionChange(change: AttentionChange): Promise<void> {
+    const { before, after, userId } = change;
+    const opened =
+      after?.openConversationId && isViewing(after, after.openConversationId)
+        ? after.openConversationId
+        : null;
+    if (opened) {
+      await this.deps.pushStores.queue.cancel(
+        pushBatchKey("message", userId, opened),
+      );
+    }
+    const left =
+      before?.openConversationId && isViewing(before, before.openConversationId)
+        ? before.openConversationId
+        : null;
+    if (!left || left === opened) return;
+    if (await this.deps.attention.isUserViewing(userId, left)) return;
+
+    const key = pushBatchKey("message", userId, left);
+    const [[readSeq], settledSeq, [last]] = await Promise.all([
+      this.deps.stores.reads.getReadSeqs(userId, [left]),
+      this.deps.pushStores.queue.getSettledSeq(key),
+      this.deps.stores.messages.lastMessages([left]),
+    ]);
+    if (!last || last.seq <= Math.max(readSeq ?? 0, settledSeq)) return;
+    this.deps.logger.debug(
+      { userId, conversationId: left, lastSeq: last.seq, readSeq },
+      "viewer left with unread messages; scheduling a push",
+    );
+    await this.schedule(userId, last);
+  }
+
+  /** Handles a due batch; never throws, so the queue always moves on. */
+  private async fire(batch: PushBatch): Promise<void> {
+    try {
+      if (batch.kind === "message") await this.fireMessageBatch(batch);
+    } catch (error) {
+      this.deps.logger.error(
+        { err: error, recipientId: batch.recipientId, topic: batch.topic },
+        "push batch failed",
+      );
+      await this.record({
+        userId: batch.recipientId,
+        kind: batch.kind,
+        topic: batch.topic,
+        reason: "failed",
+        count: batch.count,
+        lastItemId: batch.items.at(-1)?.id ?? "",
+        detail: "internal error",
+      }).catch(() => undefined);
+    }
+  }
+
+  private async fireMessageBatch(batch: PushBatch): Promise<void> {
+    const { stores, pushStores, attention, config } = this.deps;
+    const recipientId = batch.recipientId;
+    const conversationId = batch.topic;
+    const now = Date.now();
+
+    const [conversation, [readSeq = 0], settledSeq] = await Promise.all([
+      stores.conversations.get(conversationId),
+      stores.reads.getReadSeqs(recipientId, [conversationId]),
+      pushStores.queue.getSettledSeq(batch.key),
+    ]);
+    if (!conversation) return;
+    const base = {
+      userId: recipientId,
+      kind: "message" as const,
+      topic: conversationId,
+      lastItemId: batch.items.at(-1)?.id ?? "",
+    };
+    const seenUpTo = Math.max(readSeq, settledSeq);
+    if (batch.lastSeq <= seenUpTo) {
+      await this.record({
+        ...base,
+        reason: "suppressed_read",
+        count: batch.count,
+      });
+      return;
+    }
+
+    const newest = await stores.messages.range(conversationId, {
+      limit: MESSAGES_RENDERED,
+    });
+    const unseen = newest.messages.filter(
+      (message) => message.seq > seenUpTo && message.senderId !== recipientId,
+    );
+    const last = unseen.at(-1);
+    if (!last) {
+      await this.record({
+        ...base,
+        reason: "suppressed_read",
+        count: batch.count,
+      });
+      return;
+    }
+    // Sending marks the sender's read position, so every message after it is from others.
+    const count = last.seq - seenUpTo;
+    const settled = { ...base, lastItemId: last.id, count };
+
+    if (await attention.isUserViewing(recipientId, conversationId)) {
+      await this.settle(batch.key, last.seq, {
+        ...settled,
+        reason: "suppressed_viewing",
+      });
+      return;
+    }
+    const preferences = await pushStores.preferences.get(recipientId);
+    const blocked: PushDecisionReason | null = !preferences.pushEnabled
+      ? "push_disabled"
+      : isMuted(preferences, conversationId, now)
+        ? "muted"
+        : isQuiet(preferences, now)
+          ? "quiet_period"
+          : null;
+    if (blocked) {
+      await this.settle(batch.key, last.seq, { ...settled, reason: blocked });
+      return;
+    }
+
+    const budget = await pushStores.budget.take(
+      recipientId,
+      config.maxPerUserPerMinute,
+      BUDGET_WINDOW_MS,
+      now,
+    );
+    if (!budget.allowed) {
+      const dueAt = now + budget.retryAfterMs;
+      await pushStores.queue.defer(batch, dueAt);
+      await this.record({
+        ...settled,
+        reason: "budget_exceeded",
+        detail: `deferred until ${new Date(dueAt).toISOString()}`,
+      });
+      return;
+    }
+
+    const request = this.buildMessageRequest(
+      conversation,
+      recipientId,
+      unseen,
+      count,
+    );
+    const outcome = await this.send(request);
+    await this.settle(batch.key, last.seq, {
+      ...settled,
+      ...decisionOf(outcome),
+    });
+  }
+
+  private buildMessageRequest(
+    conversation: Conversation,
+    recipientId: string,
+    unseen: ChatMessage[],
+    count: number,
+  ): NotificationRequest {
+    const last = unseen.at(-1)!;
+    const { heading, content } = renderMessagePush({
+      conversationKind: conversation.kind,
+      conversationTitle: conversation.title,
+      messages: unseen,
+      count,
+      includeContent: this.deps.config.includeContent,
+    });
+    const threadId = conversationThreadId(conversation.id);
+    return {
+      app_id: this.deps.config.oneSignal?.appId ?? DRY_RUN_APP_ID,
+      target_channel: "push",
+      include_aliases: { external_id: [recipientId] },
+      headings: { en: heading },
+      contents: { en: content },
+      data: {
+        type: "message",
+        conversation_id: conversation.id,
+        sender_id: last.senderId,
+        recipient_id: recipientId,
+        message_id: last.id,
+        seq: last.seq,
+        count,
+        click_action: "open_chat",
+      },
+      collapse_id: threadId,
+      thread_id: threadId,
+      android_group: threadId,
+      priority: 10,
+      idempotency_key: batchIdempotencyKey(
+        recipientId,
+        conversation.id,
+        last.id,
+      ),
+    };
+  }
+
+  /** Validates the request against OneSignal's limits, then sends it. */
+  async send(request: NotificationRequest): Promise<SendOutcome> {
+    const valid = notificationRequestSchema.safeParse(request);
+    if (!valid.success) {
+      const detail = `invalid push request: ${valid.error.issues[0]?.message ?? "unknown"}`;
+      this.deps.logger.error(
+        { recipientId: request.include_aliases.external_id[0], detail },
+        "push request failed validation; not sent",
+      );
+      return { status: "failed", detail };
+    }
+    return this.deps.sender.send(valid.data);
+  }
+
+  private async settle(
+    key: string,
+    seq: number,
+    decision: Omit<PushDecision, "at">,
+  ): Promise<void> {
+    await this.deps.pushStores.queue.settle(key, seq);
+    await this.record(decision);
+  }
+
+  async record(decision: Omit<PushDecision, "at">): Promise<void> {
+    const entry: PushDecision = { at: new Date().toISOString(), ...decision };
+    this.deps.metrics.pushDecisions.inc({
+      kind: entry.kind,
+      reason: entry.reason,
+    });
+    this.deps.logger.info(
+      {
+        recipientId: entry.userId,
+        topic: entry.topic,
+        reason: entry.reason,
+        count: entry.count,
+        lastItemId: entry.lastItemId,
+        notificationId: entry.notificationId,
+        detail: entry.detail,
+      },
+      "push decision",
+    );
+    await this.deps.pushStores.decisions.record(entry);
+  }
+
+  async close(): Promise<void> {
+    await this.deps.pushStores.queue.close();
+    this.deps.sender.close();
+  }
+}
+
+/** app_id used in dry-run requests, so they pass the same schema as real ones. */
+export const DRY_RUN_APP_ID = "00000000-0000-4000-8000-000000000000";
+
+/** Maps a send outcome to the decision log's reason and details. */
+export function decisionOf(
+  outcome: SendOutcome,
+): Pick<PushDecision, "reason" | "notificationId" | "detail"> {
+  switch (outcome.status) {
+    case "sent":
+      return {
+        reason: "sent",
+        notificationId: outcome.notificationId,
+        ...(outcome.detail ? { detail: outcome.detail } : {}),
+      };
+    case "not_subscribed":
+      return { reason: "not_subscribed", detail: outcome.detail };
+    case "failed":
+      return { reason: "failed", detail: outcome.detail };
+  }
+}
