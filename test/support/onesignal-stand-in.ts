@@ -6,9 +6,9 @@ import { randomUUID } from "node:crypto";
  * A OneSignal stand-in: a real HTTP server on 127.0.0.1 that checks what
  * OneSignal's Create Notification endpoint checks (auth header, app id,
  * English content, one targeting method, alias labels, target_channel, data
- * and body size, collapse_id length, idempotency_key format) and answers
+ * and body size, collapse_id length, idempotency_key format) and responds
  * the way OneSignal does, including idempotent replays. Tests can script
- * 429, 5xx, slow and other answers for the next requests.
+ * 429, 5xx, slow and other responses for the next requests.
  */
 
 export interface RecordedRequest {
@@ -22,9 +22,9 @@ export interface ScriptedResponse {
   status?: number;
   body?: unknown;
   headers?: Record<string, string>;
-  /** Wait this long before answering, in ms. */
+  /** Delay in ms before the response. */
   delayMs?: number;
-  /** Drop the connection without an answer. */
+  /** Drop the connection without a response. */
   destroy?: boolean;
 }
 

@@ -69,7 +69,7 @@ export function applyPreferencesPatch(
   return next;
 }
 
-/** Whether the conversation is muted at `now`. */
+/** Returns whether the conversation is muted at `now`. */
 export function isMuted(
   preferences: Preferences,
   conversationId: string,
@@ -97,7 +97,7 @@ const toMinutes = (clock: string) =>
   Number(clock.slice(0, 2)) * 60 + Number(clock.slice(3, 5));
 
 /**
- * Whether pushes are held back at `now` by a snooze or by the daily quiet
+ * Returns whether pushes are held back at `now` by a snooze or by the daily quiet
  * hours. Quiet hours include `start` and exclude `end`, and a window whose
  * end is earlier than its start spans midnight (22:00 to 07:00).
  */

@@ -11,8 +11,11 @@ export function shortenText(text: string, maxLength: number): string {
   const graphemes = Array.from(segmenter.segment(flat), (part) => part.segment);
   if (graphemes.length <= maxLength) return flat;
   const kept = graphemes.slice(0, maxLength - 1).join("");
+  // When the next grapheme is a space, the kept text already ends on a whole word.
+  const endsOnWord = graphemes[maxLength - 1] === " ";
   const lastSpace = kept.lastIndexOf(" ");
-  const cut = lastSpace >= kept.length / 2 ? kept.slice(0, lastSpace) : kept;
+  const cut =
+    endsOnWord || lastSpace < kept.length / 2 ? kept : kept.slice(0, lastSpace);
   return `${cut.replace(/[\s.,;:!?-]+$/, "")}…`;
 }
 

@@ -29,5 +29,5 @@ export type ChatSocket = Socket<
   SocketData
 >;
 
-/** Room that holds every socket of one user, on every node. */
+/** Room that contains every socket of one user, on every node. */
 export const userRoom = (userId: string) => `user:${userId}`;

@@ -16,14 +16,14 @@ export interface OneSignalOptions {
   retryBaseMs: number;
 }
 
-/** Longest wait between retries, whatever Retry-After or the backoff asks, in ms. */
+/** Maximum delay between retries in ms, whatever Retry-After or the backoff requests. */
 const MAX_RETRY_DELAY_MS = 60_000;
 
 type Attempt =
   | { done: true; outcome: SendOutcome }
   | { done: false; reason: string; retryAfterMs?: number };
 
-/** Reads `errors` of a OneSignal answer, which is an array or an object, as one line. */
+/** Formats `errors` of a OneSignal response, an array or an object, as one line. */
 function describeErrors(errors: unknown): string {
   if (errors === undefined || errors === null) return "";
   return typeof errors === "string" ? errors : JSON.stringify(errors);

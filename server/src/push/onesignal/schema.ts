@@ -57,7 +57,7 @@ export const notificationRequestSchema = z
 
 export type NotificationRequest = z.output<typeof notificationRequestSchema>;
 
-/** Body of a 200 answer; `errors` is an array of strings or an object, depending on the case. */
+/** Body of a 200 response; `errors` is an array of strings or an object, depending on the case. */
 export const notificationResponseSchema = z.object({
   id: z.string().optional().nullable(),
   errors: z
