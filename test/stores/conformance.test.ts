@@ -745,6 +745,34 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
       });
     });
 
+    describe("idempotency", () => {
+      it("claims a key once within its TTL", async () => {
+        const stores = factory.create();
+        const now = Date.now();
+        expect(await stores.idempotency.claim("a1", 200, now)).toBe(true);
+        expect(await stores.idempotency.claim("a1", 200, now + 10)).toBe(false);
+        expect(await stores.idempotency.claim("a2", 200, now + 10)).toBe(true);
+      });
+
+      it("frees a key after its TTL", async () => {
+        const stores = factory.create();
+        expect(await stores.idempotency.claim("a1", 50, Date.now())).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, 80));
+        expect(await stores.idempotency.claim("a1", 50, Date.now())).toBe(true);
+      });
+
+      it("gives one of many concurrent claims", async () => {
+        const stores = factory.create();
+        const now = Date.now();
+        const claims = await Promise.all(
+          Array.from({ length: 20 }, () =>
+            stores.idempotency.claim("same", 1000, now),
+          ),
+        );
+        expect(claims.filter(Boolean)).toHaveLength(1);
+      });
+    });
+
     describe("concurrency", () => {
       it("50 concurrent appends get seqs 1..50", async () => {
         const stores = factory.create();

@@ -140,6 +140,7 @@ export interface Stores {
   messages: MessageStore;
   reads: ReadStore;
   attention: AttentionStore;
+  idempotency: IdempotencyStore;
   /** Resolves when the backing store responds, and rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -283,4 +284,12 @@ export interface PushStores {
   decisions: DecisionLog;
   queue: PushQueue;
   budget: PushBudget;
+}
+
+export interface IdempotencyStore {
+  /**
+   * Records `key` for `ttlMs` unless it is already recorded. Returns true
+   * for the first claim within the TTL and false for every repeat.
+   */
+  claim(key: string, ttlMs: number, now: number): Promise<boolean>;
 }

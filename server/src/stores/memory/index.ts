@@ -1,6 +1,7 @@
 import type { Stores } from "../types.js";
 import { MemoryAttentionStore } from "./attention.js";
 import { MemoryConversationStore } from "./conversations.js";
+import { MemoryIdempotencyStore } from "./idempotency.js";
 import { MemoryMessageStore } from "./messages.js";
 import { MemoryReadStore } from "./reads.js";
 
@@ -15,6 +16,7 @@ export function createMemoryStores(options: MemoryStoreOptions): Stores {
     messages: new MemoryMessageStore(options.historyLimit),
     reads: new MemoryReadStore(),
     attention: new MemoryAttentionStore(),
+    idempotency: new MemoryIdempotencyStore(),
     ping: async () => {},
     close: async () => {},
   };

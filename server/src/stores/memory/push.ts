@@ -30,7 +30,9 @@ export class MemoryPreferencesStore implements PreferencesStore {
   }
 
   async update(userId: string, patch: PreferencesPatch, now: number) {
-    const next = applyPreferencesPatch(await this.get(userId), patch, now);
+    // Read and write without an await in between, so concurrent updates never lose one another.
+    const current = this.byUser.get(userId) ?? defaultPreferences();
+    const next = applyPreferencesPatch(current, patch, now);
     this.byUser.set(userId, next);
     return next;
   }
@@ -53,6 +55,7 @@ export class MemoryDecisionLog implements DecisionLog {
   }
 
   async list(userId: string, limit: number) {
+    if (limit <= 0) return [];
     return (this.byUser.get(userId) ?? []).slice(-limit).reverse();
   }
 }
@@ -144,7 +147,9 @@ export class MemoryPushQueue implements PushQueue {
     const pending = this.batches.get(key);
     if (!pending || !this.handler) return;
     this.batches.delete(key);
-    void this.handler(pending.batch);
+    // The push service's handler records its own failures; this only keeps a
+    // rejection from becoming an unhandled one.
+    this.handler(pending.batch).catch(() => undefined);
   }
 }
 
@@ -158,7 +163,9 @@ export class MemoryPushBudget implements PushBudget {
     );
     if (recent.length >= limit) {
       this.sends.set(userId, recent);
-      return { allowed: false, retryAfterMs: recent[0]! + windowMs - now };
+      // With a limit of 0 nothing is ever sent, and a full window is the wait.
+      const oldest = recent[0] ?? now;
+      return { allowed: false, retryAfterMs: oldest + windowMs - now };
     }
     recent.push(now);
     this.sends.set(userId, recent);

@@ -31,11 +31,23 @@ export function nodeSocketMember(userId: string, socketId: string): string {
  * deletes a hash when its last field goes.
  */
 export class RedisAttentionStore implements AttentionStore {
+  /**
+   * @param isNodeAlive tells whether the node that holds a socket still has
+   *   its lease. Entries of dead nodes are left out of every read until a
+   *   live node removes them.
+   */
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly scripts: StoreScripts,
+    private readonly isNodeAlive: (nodeId: string) => boolean = () => true,
   ) {}
+
+  private liveDevices(entries: string[]): DeviceAttention[] {
+    return entries
+      .map(parseDevice)
+      .filter((device) => this.isNodeAlive(device.nodeId));
+  }
 
   /** Records the socket and adds it to its node's set in one atomic script. */
   async addDevice(device: DeviceAttention) {
@@ -108,16 +120,19 @@ export class RedisAttentionStore implements AttentionStore {
   }
 
   async listDevices(userId: string) {
-    const entries = await this.redis.hvals(this.keys.devices(userId));
-    return entries.map(parseDevice);
+    return this.liveDevices(await this.redis.hvals(this.keys.devices(userId)));
   }
 
-  /** Checks every user in one pipelined round trip. */
+  /** Checks every user in one pipelined round trip; devices of dead nodes do not count. */
   async areOnline(userIds: string[]) {
     if (userIds.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const userId of userIds) pipeline.exists(this.keys.devices(userId));
-    return pipelineReplies(await pipeline.exec()).map((count) => count === 1);
+    for (const userId of userIds) pipeline.hvals(this.keys.devices(userId));
+    return pipelineReplies(await pipeline.exec()).map(
+      (entries) =>
+        Array.isArray(entries) &&
+        this.liveDevices(entries as string[]).length > 0,
+    );
   }
 
   /** Reads every user's devices in one pipelined round trip and filters them with isViewing. */
@@ -134,8 +149,7 @@ export class RedisAttentionStore implements AttentionStore {
           `Unexpected reply to HVALS of the devices of ${userId}: expected a list`,
         );
       }
-      for (const json of entries) {
-        const device = parseDevice(json);
+      for (const device of this.liveDevices(entries as string[])) {
         if (!isViewing(device, conversationId)) continue;
         // A user id given twice collects its devices twice, as in the memory store.
         const list = viewers.get(userId);

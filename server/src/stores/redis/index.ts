@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import type { Stores } from "../types.js";
 import { RedisAttentionStore } from "./attention.js";
 import { RedisConversationStore } from "./conversations.js";
+import { RedisIdempotencyStore } from "./idempotency.js";
 import { redisKeys } from "./keys.js";
 import { RedisMessageStore } from "./messages.js";
 import { RedisReadStore } from "./reads.js";
@@ -25,6 +26,8 @@ export interface RedisStoreOptions {
   historyLimit: number;
   /** How long `ping()` waits for PONG before it rejects, in milliseconds. */
   pingTimeoutMs?: number;
+  /** Whether a node still holds its lease; attention entries of dead nodes are ignored. */
+  isNodeAlive?: (nodeId: string) => boolean;
 }
 
 /** Creates the store set for a cluster of server nodes that share one Redis. */
@@ -48,7 +51,13 @@ export function createRedisStores(options: RedisStoreOptions): Stores {
     conversations: new RedisConversationStore(redis, keys, scripts),
     messages: new RedisMessageStore(redis, keys, scripts, historyLimit),
     reads: new RedisReadStore(redis, keys, scripts),
-    attention: new RedisAttentionStore(redis, keys, scripts),
+    attention: new RedisAttentionStore(
+      redis,
+      keys,
+      scripts,
+      options.isNodeAlive,
+    ),
+    idempotency: new RedisIdempotencyStore(redis, keys),
     ping: () => ping(redis, pingTimeoutMs),
     // The connection belongs to the caller, so there is nothing to release.
     close: async () => {},
@@ -82,3 +91,5 @@ async function ping(redis: Redis, timeoutMs: number): Promise<void> {
     clearTimeout(timer);
   }
 }
+
+export { createRedisPushStores, type RedisPushStoreOptions } from "./push.js";

@@ -1,8 +1,9 @@
 /**
  * Builds every Redis key of the chat stores, so this file lists all of them.
  *
- * A key is the prefix, a kind such as `conv`, then `:` and an id (node sets
- * add `:sockets`, and the conversation counter has no id). No kind followed
+ * A key is the prefix, a kind such as `conv`, then `:` and an id. Node sets
+ * add `:sockets`, and a key that a deployment has only one of, such as the
+ * conversation counter or the push due set, has no id. No kind followed
  * by `:` starts another kind, so different ids never produce the same key.
  * Two deployments that share one Redis stay apart when neither prefix starts
  * with the other.
@@ -33,6 +34,28 @@ export interface RedisKeys {
   devices(userId: string): string;
   /** Set: the sockets connected to one server node, to clean up after that node dies. */
   nodeSockets(nodeId: string): string;
+  /** Sorted set: node ids, scored by the epoch ms at which their lease ends. */
+  nodes(): string;
+  /** String with a TTL: held by the node that cleans up after a dead node. */
+  nodeSweepLock(nodeId: string): string;
+  /** String with a TTL: marks an idempotency key as used. */
+  idempotency(key: string): string;
+  /** String: the user's push preferences as JSON. */
+  preferences(userId: string): string;
+  /** List: JSON of the user's push decisions, newest first. */
+  pushDecisions(userId: string): string;
+  /** Sorted set: the user's push send times in the budget window, scored by epoch ms. */
+  pushBudget(userId: string): string;
+  /** Hash: push batch key to the pending batch, in the record format of encodePushBatchRecord. */
+  pushBatches(): string;
+  /** Sorted set: keys of pending push batches, scored by due time in epoch ms. */
+  pushDue(): string;
+  /** Hash: claim id to the record of a batch that a node is handing to its handler. */
+  pushClaims(): string;
+  /** Sorted set: claim ids, scored by the epoch ms at which their lease expires. */
+  pushLeases(): string;
+  /** String with a TTL: highest message seq pushed or settled for one push batch key. */
+  pushSettled(batchKey: string): string;
 }
 
 /** Returns the key builder for one deployment. The prefix usually ends with `:`. */
@@ -54,5 +77,16 @@ export function redisKeys(prefix: string): RedisKeys {
     readSeqs: (userId) => `${prefix}reads:${userId}`,
     devices: (userId) => `${prefix}devices:${userId}`,
     nodeSockets: (nodeId) => `${prefix}node:${nodeId}:sockets`,
+    idempotency: (key) => `${prefix}idem:${key}`,
+    nodes: () => `${prefix}nodes`,
+    nodeSweepLock: (nodeId) => `${prefix}node-sweep:${nodeId}`,
+    preferences: (userId) => `${prefix}prefs:${userId}`,
+    pushDecisions: (userId) => `${prefix}push-decisions:${userId}`,
+    pushBudget: (userId) => `${prefix}push-budget:${userId}`,
+    pushBatches: () => `${prefix}push-batches`,
+    pushDue: () => `${prefix}push-due`,
+    pushClaims: () => `${prefix}push-claims`,
+    pushLeases: () => `${prefix}push-leases`,
+    pushSettled: (batchKey) => `${prefix}push-settled:${batchKey}`,
   };
 }

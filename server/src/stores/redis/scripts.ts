@@ -5,7 +5,7 @@ import type { Redis } from "ioredis";
  * so no other client sees or changes the keys in between. Every script takes
  * all of its keys through KEYS, as Redis Cluster requires.
  */
-interface LuaScript {
+export interface LuaScript {
   /** Name of the method that ioredis adds to the connection, chosen not to clash with the caller's own. */
   name: string;
   lua: string;
@@ -258,23 +258,7 @@ export interface StoreScripts {
  * replaces the methods with identical ones.
  */
 export function defineStoreScripts(redis: Redis): StoreScripts {
-  const define = (script: LuaScript): ScriptRunner => {
-    // Without numberOfKeys, ioredis takes the key count as the first argument.
-    redis.defineCommand(script.name, { lua: script.lua });
-    const method: unknown = Reflect.get(redis, script.name);
-    if (typeof method !== "function") {
-      throw new Error(`ioredis did not define the command ${script.name}`);
-    }
-    return async (keys, args) => {
-      const reply: unknown = await method.call(
-        redis,
-        keys.length,
-        ...keys,
-        ...args,
-      );
-      return reply;
-    };
-  };
+  const define = (script: LuaScript) => defineLuaScript(redis, script);
   return {
     createConversation: define(createConversation),
     appendMessage: define(appendMessage),
@@ -283,5 +267,24 @@ export function defineStoreScripts(redis: Redis): StoreScripts {
     addDevice: define(addDevice),
     updateDevice: define(updateDevice),
     removeDevice: define(removeDevice),
+  };
+}
+
+/** Registers one script on the connection with ioredis `defineCommand` and returns its runner. */
+export function defineLuaScript(redis: Redis, script: LuaScript): ScriptRunner {
+  // Without numberOfKeys, ioredis takes the key count as the first argument.
+  redis.defineCommand(script.name, { lua: script.lua });
+  const method: unknown = Reflect.get(redis, script.name);
+  if (typeof method !== "function") {
+    throw new Error(`ioredis did not define the command ${script.name}`);
+  }
+  return async (keys, args) => {
+    const reply: unknown = await method.call(
+      redis,
+      keys.length,
+      ...keys,
+      ...args,
+    );
+    return reply;
   };
 }
