@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
 import { Server } from "socket.io";
+import { ActivityService } from "./activity/service.js";
 import { AttentionService } from "./attention/service.js";
 import { TokenService } from "./auth/tokens.js";
 import { ChatService } from "./chat/service.js";
@@ -19,17 +19,18 @@ import { attachSocketHandlers } from "./realtime/connection.js";
 import { MessageDelivery } from "./realtime/delivery.js";
 import { Fanout } from "./realtime/fanout.js";
 import type { ChatServer } from "./realtime/types.js";
-import type { PushStores, Stores } from "./stores/types.js";
+import type { Backend } from "./stores/index.js";
+import type { PushStores } from "./stores/types.js";
 
 const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
-  stores: Stores;
-  pushStores: PushStores;
-  /** Identifies this process among the nodes of a cluster; random when omitted. */
-  nodeId?: string;
+  /** Stores and, in a cluster, the Socket.IO adapter and membership; see createBackend. */
+  backend: Backend;
+  /** Identifies this process among the nodes of a cluster. */
+  nodeId: string;
 }
 
 export interface ChatApp {
@@ -56,10 +57,10 @@ export interface ChatApp {
 export function createApp({
   config,
   logger,
-  stores,
-  pushStores,
-  nodeId = randomBytes(6).toString("hex"),
+  backend,
+  nodeId,
 }: AppDeps): ChatApp {
+  const { stores, pushStores } = backend;
   const expressApp = express();
   expressApp.disable("x-powered-by");
   const httpServer = createServer(expressApp);
@@ -67,6 +68,7 @@ export function createApp({
     maxHttpBufferSize: config.limits.maxPayloadBytes,
     cors: { origin: "*" },
   });
+  if (backend.adapter) io.adapter(backend.adapter);
 
   const chat = new ChatService(
     stores,
@@ -108,6 +110,19 @@ export function createApp({
     metrics,
   });
   push.start();
+  const activities = new ActivityService({
+    templates: config.activity.templates,
+    rollupMs: config.activity.rollupMs,
+    idRetentionMs: config.activity.idRetentionMs,
+    includeContent: config.push.includeContent,
+    appId: config.push.oneSignal?.appId ?? null,
+    attention,
+    pushStores,
+    idempotency: stores.idempotency,
+    push,
+    emitLive: (userId, activity) => fanout.activity(userId, activity),
+    logger: logger.child({ module: "activity" }),
+  });
   const delivery = new MessageDelivery(
     io,
     attention,
@@ -148,6 +163,8 @@ export function createApp({
       decisions: pushStores.decisions,
       outbox,
       metricsRegistry: metrics.registry,
+      activities,
+      logger: logger.child({ module: "http" }),
     }),
   );
   expressApp.use(notFoundHandler);
@@ -165,14 +182,22 @@ export function createApp({
     typingTtlMs: config.typingTtlMs,
   });
 
-  const listen = () =>
-    new Promise<number>((resolve, reject) => {
+  const listen = async () => {
+    // Nodes must know which peers are alive before they read attention entries.
+    await backend.membership?.start({
+      localSocketIds: () => attention.localSocketIds(),
+      removeDevice: (userId, socketId) =>
+        attention.removeStale(userId, socketId),
+      restoreLocalDevices: () => attention.restoreLocalDevices(),
+    });
+    return new Promise<number>((resolve, reject) => {
       httpServer.once("error", reject);
       httpServer.listen(config.port, config.host, () => {
         httpServer.off("error", reject);
         resolve((httpServer.address() as AddressInfo).port);
       });
     });
+  };
 
   const close = () => {
     closing ??= (async () => {
@@ -187,7 +212,9 @@ export function createApp({
         config.shutdownTimeoutMs,
       );
       await push.close();
+      await backend.membership?.stop();
       await stores.close();
+      await backend.close();
       logger.info({ nodeId }, "shut down");
     })();
     return closing;

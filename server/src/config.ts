@@ -1,4 +1,10 @@
+import { readFileSync } from "node:fs";
 import { z } from "zod";
+import {
+  mergeTemplates,
+  templateFileSchema,
+  type ActivityTemplates,
+} from "./activity/templates.js";
 
 /** Value of AUTH_JWT_SECRET outside production when none is set; never safe to deploy. */
 export const DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me";
@@ -47,6 +53,33 @@ const envSchema = z.object({
   PUSH_MAX_PER_USER_PER_MINUTE: positiveInt.default(12),
   PUSH_INCLUDE_CONTENT: booleanFlag.default(true),
   PUSH_DECISION_LOG_LIMIT: positiveInt.default(200),
+  ACTIVITY_ROLLUP_MS: positiveInt.default(30_000),
+  ACTIVITY_ID_RETENTION_MS: positiveInt.default(24 * 60 * 60 * 1000),
+  ACTIVITY_TEMPLATES_FILE: z.string().min(1).optional(),
+  REDIS_URL: z
+    .url()
+    .refine(
+      (url) => /^rediss?:$/.test(new URL(url).protocol),
+      "must start with redis:// or rediss://",
+    )
+    .optional(),
+  REDIS_PREFIX: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(
+      /^[A-Za-z0-9_.:{}-]+$/,
+      "may contain only letters, digits and _ . : { } -",
+    )
+    .default("chat:"),
+  NODE_ID: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9_.-]+$/, "may contain only letters, digits and _ . -")
+    .optional(),
+  NODE_HEARTBEAT_MS: positiveInt.default(2000),
+  NODE_LEASE_MS: positiveInt.default(10_000),
 });
 
 export interface Config {
@@ -74,6 +107,26 @@ export interface Config {
   typingTtlMs: number;
   shutdownTimeoutMs: number;
   push: PushConfig;
+  activity: {
+    /** Window in ms in which reports of one action on one object become one push. */
+    rollupMs: number;
+    /** How long in ms a report's activity_id is remembered to drop repeats. */
+    idRetentionMs: number;
+    /** Templates per language, the defaults merged with ACTIVITY_TEMPLATES_FILE. */
+    templates: ActivityTemplates;
+  };
+  /** Null runs one process with in-memory state. */
+  redis: {
+    url: string;
+    /** Start of every Redis key and of the Socket.IO adapter's channels. */
+    prefix: string;
+    /** How often in ms a node renews its lease and looks for dead nodes. */
+    heartbeatMs: number;
+    /** A node that has not renewed its lease for this many ms is dead. */
+    leaseMs: number;
+  } | null;
+  /** Name of this process among the nodes; random when NODE_ID is unset. */
+  nodeId: string | null;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 }
 
@@ -141,6 +194,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
 
+  if (vars.NODE_LEASE_MS < vars.NODE_HEARTBEAT_MS * 2) {
+    throw new ConfigError(
+      "Invalid configuration: NODE_LEASE_MS must be at least twice NODE_HEARTBEAT_MS, so one late heartbeat does not end a lease",
+    );
+  }
+
   if (production) {
     const missing = (["AUTH_JWT_SECRET", "SERVER_API_KEY"] as const).filter(
       (name) => !vars[name],
@@ -175,6 +234,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     typingTtlMs: vars.TYPING_TTL_MS,
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
+    redis: vars.REDIS_URL
+      ? {
+          url: vars.REDIS_URL,
+          prefix: vars.REDIS_PREFIX,
+          heartbeatMs: vars.NODE_HEARTBEAT_MS,
+          leaseMs: vars.NODE_LEASE_MS,
+        }
+      : null,
+    nodeId: vars.NODE_ID ?? null,
+    activity: {
+      rollupMs: vars.ACTIVITY_ROLLUP_MS,
+      idRetentionMs: vars.ACTIVITY_ID_RETENTION_MS,
+      templates: loadTemplates(vars.ACTIVITY_TEMPLATES_FILE),
+    },
     push: {
       oneSignal:
         vars.ONESIGNAL_APP_ID && vars.ONESIGNAL_REST_API_KEY
@@ -196,4 +269,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     logLevel: vars.LOG_LEVEL,
   };
+}
+
+/** Reads ACTIVITY_TEMPLATES_FILE and merges it over the default templates. */
+function loadTemplates(path: string | undefined): ActivityTemplates {
+  if (path === undefined) return mergeTemplates({});
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new ConfigError(
+      `Invalid configuration: ACTIVITY_TEMPLATES_FILE: cannot read ${path} as JSON (${(error as Error).message})`,
+    );
+  }
+  const parsed = templateFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(
+      `Invalid configuration: ACTIVITY_TEMPLATES_FILE: ${issue?.path.join(".")}: ${issue?.message}`,
+    );
+  }
+  return mergeTemplates(parsed.data);
 }

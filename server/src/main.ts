@@ -1,12 +1,13 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { createApp } from "./app.js";
-import { ConfigError, loadConfig } from "./config.js";
-import { createLogger } from "./observability/logger.js";
-import { createStoresFor } from "./stores/index.js";
+import { ConfigError, loadConfig, type Config } from "./config.js";
+import { createLogger, type Logger } from "./observability/logger.js";
+import { createBackend } from "./stores/index.js";
 
-function start() {
-  let config;
+function readConfig(): Config {
   try {
-    config = loadConfig();
+    return loadConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -14,14 +15,19 @@ function start() {
     }
     throw error;
   }
+}
 
-  const logger = createLogger(config.logLevel);
+async function start(config: Config, logger: Logger) {
   if (config.auth.usesDevSecrets) {
     logger.warn(
       "AUTH_JWT_SECRET or SERVER_API_KEY is not set; using insecure development defaults",
     );
   }
-  const app = createApp({ config, logger, ...createStoresFor(config) });
+  const nodeId =
+    config.nodeId ??
+    `${hostname().slice(0, 40)}-${process.pid}-${randomBytes(3).toString("hex")}`;
+  const backend = await createBackend(config, logger, nodeId);
+  const app = createApp({ config, logger, backend, nodeId });
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -47,24 +53,23 @@ function start() {
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
 
-  app.listen().then(
-    (port) => {
-      logger.info(
-        {
-          port,
-          host: config.host,
-          nodeId: app.nodeId,
-          devAuth: config.auth.devAuth,
-          store: "memory",
-        },
-        `chat server listening on http://localhost:${port}`,
-      );
+  const port = await app.listen();
+  logger.info(
+    {
+      port,
+      host: config.host,
+      nodeId,
+      devAuth: config.auth.devAuth,
+      store: backend.mode,
+      pushMode: app.outbox ? "dry-run" : "onesignal",
     },
-    (error: unknown) => {
-      logger.fatal({ err: error, port: config.port }, "could not listen");
-      process.exit(1);
-    },
+    `chat server listening on http://localhost:${port}`,
   );
 }
 
-start();
+const config = readConfig();
+const logger = createLogger(config.logLevel);
+start(config, logger).catch((error: unknown) => {
+  logger.fatal({ err: error, port: config.port }, "start-up failed");
+  process.exit(1);
+});

@@ -39,3 +39,29 @@ describe("config", () => {
     expect(loadConfig({ PORT: "", AUTH_JWT_SECRET: "" }).port).toBe(3000);
   });
 });
+
+describe("activity templates config", () => {
+  it("names ACTIVITY_TEMPLATES_FILE when it cannot be used", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = mkdtempSync(join(tmpdir(), "templates-"));
+    const broken = join(dir, "broken.json");
+    writeFileSync(broken, "{not json");
+    const wrongShape = join(dir, "wrong.json");
+    writeFileSync(
+      wrongShape,
+      JSON.stringify({ en: { actions: { like: { single: 3 } } } }),
+    );
+
+    expect(() =>
+      loadConfig({ ACTIVITY_TEMPLATES_FILE: join(dir, "missing.json") }),
+    ).toThrow(/ACTIVITY_TEMPLATES_FILE/);
+    expect(() => loadConfig({ ACTIVITY_TEMPLATES_FILE: broken })).toThrow(
+      /ACTIVITY_TEMPLATES_FILE: cannot read/,
+    );
+    expect(() => loadConfig({ ACTIVITY_TEMPLATES_FILE: wrongShape })).toThrow(
+      /en\.actions\.like\.single/,
+    );
+  });
+});

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { afterEach } from "vitest";
 import { io as connectClient, type Socket } from "socket.io-client";
 import { createApp, type ChatApp } from "../../server/src/app.js";
@@ -7,7 +8,7 @@ import type {
   ClientToServerEvents,
   ServerToClientEvents,
 } from "../../server/src/protocol/index.js";
-import { createStoresFor } from "../../server/src/stores/index.js";
+import { createBackend } from "../../server/src/stores/index.js";
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -58,44 +59,20 @@ export async function startServer(
     ...env,
   });
   const logger = createLogger(config.logLevel);
-  const app = createApp({ config, logger, ...createStoresFor(config) });
+  const nodeId = `test-${randomBytes(4).toString("hex")}`;
+  const backend = await createBackend(config, logger, nodeId);
+  const app = createApp({ config, logger, backend, nodeId });
   const port = await app.listen();
   const url = `http://127.0.0.1:${port}`;
   onCleanup(() => app.close());
 
-  const token = async (userId: string, name?: string) => {
-    const response = await fetch(`${url}/api/dev/token`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ userId, name }),
-    });
-    if (!response.ok)
-      throw new Error(
-        `dev token failed: ${response.status} ${await response.text()}`,
-      );
-    return ((await response.json()) as { token: string }).token;
-  };
+  const token = (userId: string, name?: string) => devToken(url, userId, name);
 
   const connect = async (
     userId: string,
     options: { name?: string; appState?: string } = {},
   ) => {
-    const auth: Record<string, string> = {
-      token: await token(userId, options.name),
-    };
-    if (options.appState) auth.appState = options.appState;
-    const socket: ClientSocket = connectClient(url, {
-      auth,
-      transports: ["websocket"],
-      reconnection: false,
-    });
-    onCleanup(() => {
-      socket.disconnect();
-    });
-    await new Promise<void>((resolve, reject) => {
-      socket.once("connect", () => resolve());
-      socket.once("connect_error", reject);
-    });
+    const socket = await connectUser(url, userId, options);
     await waitUntil(async () =>
       (await app.attention.listDevices(userId)).some(
         (d) => d.socketId === socket.id,
@@ -104,18 +81,8 @@ export async function startServer(
     return socket;
   };
 
-  const api = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${TEST_SERVER_KEY}`,
-        "content-type": "application/json",
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : null };
-  };
+  const api = (method: string, path: string, body?: unknown) =>
+    callApi(url, method, path, body);
 
   return { app, config, url, token, connect, api };
 }
@@ -131,4 +98,67 @@ export async function waitUntil(
       throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** Gets a token from a server's dev endpoint, as a client would. */
+export async function devToken(
+  url: string,
+  userId: string,
+  name?: string,
+): Promise<string> {
+  const response = await fetch(`${url}/api/dev/token`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ userId, name }),
+  });
+  if (!response.ok) {
+    throw new Error(
+      `dev token failed: ${response.status} ${await response.text()}`,
+    );
+  }
+  return ((await response.json()) as { token: string }).token;
+}
+
+/** Connects a WebSocket client as the user; closed after the test. */
+export async function connectUser(
+  url: string,
+  userId: string,
+  options: { name?: string; appState?: string } = {},
+): Promise<ClientSocket> {
+  const auth: Record<string, string> = {
+    token: await devToken(url, userId, options.name),
+  };
+  if (options.appState) auth.appState = options.appState;
+  const socket: ClientSocket = connectClient(url, {
+    auth,
+    transports: ["websocket"],
+    reconnection: false,
+  });
+  onCleanup(() => {
+    socket.disconnect();
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", () => resolve());
+    socket.once("connect_error", reject);
+  });
+  return socket;
+}
+
+/** Calls a server-to-server endpoint with the test server key. */
+export async function callApi(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${TEST_SERVER_KEY}`,
+      "content-type": "application/json",
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
 }

@@ -27,6 +27,8 @@ export class AttentionService {
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly changeListeners: AttentionListener[] = [];
   private readonly presenceListeners: PresenceListener[] = [];
+  /** Entries of this node's sockets as last stored, to write them again after a Redis outage. */
+  private readonly local = new Map<string, DeviceAttention>();
 
   constructor(
     private readonly store: AttentionStore,
@@ -141,6 +143,9 @@ export class AttentionService {
 
   disconnect(userId: string, socketId: string): Promise<void> {
     return this.serialize(socketId, async () => {
+      // Forgotten first, so a restore after a Redis outage never writes back
+      // a socket whose removal failed.
+      this.local.delete(socketId);
       const { removed, lastDevice } = await this.store.removeDevice(
         userId,
         socketId,
@@ -195,7 +200,36 @@ export class AttentionService {
     return result;
   }
 
+  /** Socket ids of this node with an attention entry. */
+  localSocketIds(): Set<string> {
+    return new Set(this.local.keys());
+  }
+
+  /** Writes every local entry again; a user who had no entry left comes online again. */
+  async restoreLocalDevices(): Promise<void> {
+    for (const device of [...this.local.values()]) {
+      await this.serialize(device.socketId, async () => {
+        if (!this.local.has(device.socketId)) return;
+        const { firstDevice } = await this.store.addDevice(device);
+        if (firstDevice) this.emitPresence(device.userId, true);
+      });
+    }
+  }
+
+  /**
+   * Removes an entry whose socket is gone without a disconnect being stored:
+   * one of a dead node, or one of this node that disconnected during a Redis
+   * outage. Listeners see it as a disconnect.
+   */
+  removeStale(userId: string, socketId: string): Promise<void> {
+    return this.disconnect(userId, socketId);
+  }
+
   private emitChange(change: AttentionChange): void {
+    if (change.after === null) this.local.delete(change.socketId);
+    else if (change.after.nodeId === this.nodeId) {
+      this.local.set(change.socketId, change.after);
+    }
     for (const listener of this.changeListeners) {
       try {
         listener(change);

@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, RequestHandler, Response } from "express";
 import type { z } from "zod";
 import type { Logger } from "../observability/logger.js";
 import { AppError, HTTP_STATUS } from "../protocol/index.js";
+import { toErrorBody } from "../realtime/errors.js";
 import { describeIssue } from "../realtime/handle.js";
 
 export function sendError(res: Response, error: AppError): void {
@@ -61,10 +62,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       );
       return;
     }
-    logger.error(
-      { err: error, method: req.method, path: req.path },
-      "HTTP request failed",
-    );
-    sendError(res, new AppError("internal", "Internal server error"));
+    const body = toErrorBody(error, logger, {
+      method: req.method,
+      path: req.path,
+    });
+    sendError(res, new AppError(body.code, body.message));
   };
 }

@@ -11,7 +11,10 @@ import {
   preferencesPatchSchema,
   userIdSchema,
 } from "../protocol/index.js";
+import type { ActivityService } from "../activity/service.js";
+import type { Logger } from "../observability/logger.js";
 import type { DryRunOutbox } from "../push/outbox.js";
+import { postActivities } from "./activities.js";
 import type { DecisionLog, PreferencesStore } from "../stores/types.js";
 import type { Fanout } from "../realtime/fanout.js";
 import { parseBody } from "./errors.js";
@@ -32,6 +35,8 @@ export interface HttpContext {
   /** Set in dry-run mode; served at /api/dev/push-outbox when dev auth is on. */
   outbox: DryRunOutbox | null;
   metricsRegistry: Registry;
+  activities: ActivityService;
+  logger: Logger;
 }
 
 const listQuerySchema = z.object({
@@ -83,6 +88,11 @@ export function createRoutes(context: HttpContext): Router {
     if (created) await fanout.conversationCreated(conversation);
     res.status(created ? 201 : 200).json({ conversation, created });
   });
+
+  serverApi.post(
+    "/activities",
+    postActivities(context.activities, context.logger),
+  );
 
   serverApi.get("/users/:id/presence", async (req, res) => {
     const userId = parseBody(userIdSchema, req.params.id);

@@ -74,6 +74,7 @@ export interface Preferences {
 /** Reason codes of the push decision log. */
 export const PUSH_DECISION_REASONS = [
   "sent",
+  "delivered_live",
   "suppressed_viewing",
   "suppressed_read",
   "muted",
@@ -132,6 +133,20 @@ export interface ClientToServerEvents {
   ) => void;
 }
 
+/** A social activity as the recipient's devices get it in `activity:new`. */
+export interface ActivityView {
+  id: string;
+  action: ActivityAction;
+  actorId: string;
+  actorName: string;
+  object: { type: string; id: string; title: string | null } | null;
+  /** Comment text, when the action carries one. */
+  text: string | null;
+  /** The notification text in English, as a push would show it. */
+  message: string;
+  createdAt: string;
+}
+
 export interface ServerToClientEvents {
   /**
    * A new message in one of the user's conversations. A client calls `ack`
@@ -153,6 +168,7 @@ export interface ServerToClientEvents {
   }) => void;
   presence: (state: { userId: string; online: boolean }) => void;
   "conversation:new": (conversation: ConversationView) => void;
+  "activity:new": (activity: ActivityView) => void;
 }
 
 export type { AppState };

@@ -6,7 +6,11 @@ import { isViewing } from "../attention/viewing.js";
 import type { PushConfig } from "../config.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
-import type { ChatMessage, PushDecisionReason } from "../protocol/index.js";
+import type {
+  ChatMessage,
+  Preferences,
+  PushDecisionReason,
+} from "../protocol/index.js";
 import type {
   Conversation,
   PushBatch,
@@ -29,6 +33,8 @@ import { isMuted, isQuiet } from "./preferences.js";
 const BUDGET_WINDOW_MS = 60_000;
 /** Newest unseen messages fetched to render a push. */
 const MESSAGES_RENDERED = 20;
+
+export type BatchHandler = (batch: PushBatch) => Promise<void>;
 
 export interface PushServiceDeps {
   config: PushConfig;
@@ -53,12 +59,14 @@ export function conversationThreadId(conversationId: string): string {
  */
 export class PushService {
   private readonly timing: { debounceMs: number; maxWaitMs: number };
+  private readonly handlers = new Map<PushBatch["kind"], BatchHandler>();
 
   constructor(private readonly deps: PushServiceDeps) {
     this.timing = {
       debounceMs: deps.config.debounceMs,
       maxWaitMs: deps.config.maxWaitMs,
     };
+    this.handlers.set("message", (batch) => this.fireMessageBatch(batch));
   }
 
   start(): void {
@@ -162,10 +170,17 @@ export class PushService {
     await this.schedule(userId, last);
   }
 
+  /** Sets the handler of due batches of `kind`; messages are handled here. */
+  handleKind(kind: PushBatch["kind"], handler: BatchHandler): void {
+    this.handlers.set(kind, handler);
+  }
+
   /** Handles a due batch; never throws, so the queue always moves on. */
   private async fire(batch: PushBatch): Promise<void> {
     try {
-      if (batch.kind === "message") await this.fireMessageBatch(batch);
+      const handler = this.handlers.get(batch.kind);
+      if (!handler) throw new Error(`no handler for ${batch.kind} batches`);
+      await handler(batch);
     } catch (error) {
       this.deps.logger.error(
         { err: error, recipientId: batch.recipientId, topic: batch.topic },
@@ -184,7 +199,7 @@ export class PushService {
   }
 
   private async fireMessageBatch(batch: PushBatch): Promise<void> {
-    const { stores, pushStores, attention, config } = this.deps;
+    const { stores, pushStores, attention } = this.deps;
     const recipientId = batch.recipientId;
     const conversationId = batch.topic;
     const now = Date.now();
@@ -237,21 +252,47 @@ export class PushService {
       });
       return;
     }
-    const preferences = await pushStores.preferences.get(recipientId);
+    await this.deliver(batch, {
+      decision: settled,
+      settleSeq: last.seq,
+      blockedBy: (preferences) =>
+        isMuted(preferences, conversationId, now) ? "muted" : null,
+      buildRequest: () =>
+        this.buildMessageRequest(conversation, recipientId, unseen, count),
+    });
+  }
+
+  /**
+   * Finishes a due batch of any kind once its own checks passed: push off,
+   * the kind's `blockedBy` rule, quiet time and the budget, then the send.
+   * A batch over budget is put back until the budget frees. Every path
+   * records one decision; every path but the budget one settles the batch.
+   */
+  async deliver(
+    batch: PushBatch,
+    options: {
+      decision: Omit<PushDecision, "at" | "reason">;
+      /** Seq to settle the batch's key at; 0 for kinds without seqs. */
+      settleSeq: number;
+      blockedBy: (preferences: Preferences) => PushDecisionReason | null;
+      buildRequest: () => NotificationRequest;
+    },
+  ): Promise<void> {
+    const { pushStores, config } = this.deps;
+    const now = Date.now();
+    const { decision, settleSeq } = options;
+    const preferences = await pushStores.preferences.get(batch.recipientId);
     const blocked: PushDecisionReason | null = !preferences.pushEnabled
       ? "push_disabled"
-      : isMuted(preferences, conversationId, now)
-        ? "muted"
-        : isQuiet(preferences, now)
-          ? "quiet_period"
-          : null;
+      : (options.blockedBy(preferences) ??
+        (isQuiet(preferences, now) ? "quiet_period" : null));
     if (blocked) {
-      await this.settle(batch.key, last.seq, { ...settled, reason: blocked });
+      await this.settle(batch.key, settleSeq, { ...decision, reason: blocked });
       return;
     }
 
     const budget = await pushStores.budget.take(
-      recipientId,
+      batch.recipientId,
       config.maxPerUserPerMinute,
       BUDGET_WINDOW_MS,
       now,
@@ -260,22 +301,16 @@ export class PushService {
       const dueAt = now + budget.retryAfterMs;
       await pushStores.queue.defer(batch, dueAt);
       await this.record({
-        ...settled,
+        ...decision,
         reason: "budget_exceeded",
         detail: `deferred until ${new Date(dueAt).toISOString()}`,
       });
       return;
     }
 
-    const request = this.buildMessageRequest(
-      conversation,
-      recipientId,
-      unseen,
-      count,
-    );
-    const outcome = await this.send(request);
-    await this.settle(batch.key, last.seq, {
-      ...settled,
+    const outcome = await this.send(options.buildRequest());
+    await this.settle(batch.key, settleSeq, {
+      ...decision,
       ...decisionOf(outcome),
     });
   }
@@ -337,7 +372,7 @@ export class PushService {
     return this.deps.sender.send(valid.data);
   }
 
-  private async settle(
+  async settle(
     key: string,
     seq: number,
     decision: Omit<PushDecision, "at">,

@@ -1,4 +1,5 @@
 import type { ChatService } from "../chat/service.js";
+import type { ActivityView } from "../protocol/index.js";
 import type { Conversation } from "../stores/types.js";
 import { type ChatServer, type ChatSocket, userRoom } from "./types.js";
 
@@ -63,6 +64,11 @@ export class Fanout {
         target.emit("conversation:new", view!);
       }),
     );
+  }
+
+  /** Sends an activity to every connected device of its recipient. */
+  activity(recipientId: string, activity: ActivityView): void {
+    this.io.to(userRoom(recipientId)).emit("activity:new", activity);
   }
 
   presence(contacts: string[], userId: string, online: boolean): void {
