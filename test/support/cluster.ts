@@ -92,3 +92,67 @@ export async function freePort(): Promise<number> {
     throw new Error("no port");
   return address.port;
 }
+
+export interface RedisProcess {
+  url: string;
+  port: number;
+  /** Stops the server at once, like a crash; the append-only file keeps what was written. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same port and data directory. */
+  restart(): Promise<void>;
+}
+
+/**
+ * Starts a redis-server of the test's own on a free port, with the
+ * append-only file on, so a restart keeps the data as in production.
+ */
+export async function startRedis(): Promise<RedisProcess> {
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "redis-test-"));
+  const port = await freePort();
+  let child: ChildProcess | null = null;
+
+  const launch = async () => {
+    const started = spawn(
+      "redis-server",
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    child = started;
+    await new Promise<void>((resolve, reject) => {
+      const onLine = (line: string) => {
+        if (line.includes("Ready to accept connections")) resolve();
+      };
+      createInterface({ input: started.stdout! }).on("line", onLine);
+      started.once("exit", (code) =>
+        reject(new Error(`redis-server exited with ${code}`)),
+      );
+    });
+  };
+  const kill = async () => {
+    const running = child;
+    if (!running || running.exitCode !== null || running.signalCode !== null)
+      return;
+    const exited = new Promise((resolve) => running.once("exit", resolve));
+    running.kill("SIGKILL");
+    await exited;
+  };
+  await launch();
+  onCleanup(kill);
+  return { url: `redis://127.0.0.1:${port}`, port, kill, restart: launch };
+}

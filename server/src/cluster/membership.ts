@@ -41,6 +41,12 @@ export class NodeMembership {
   private stopped = false;
   /** Set when Redis reconnected; the next heartbeat restores local entries. */
   private needsRestore = false;
+  /**
+   * No sweeping before this epoch ms. After an outage every node's lease may
+   * have run out, so peers get one lease to renew theirs before they are
+   * taken for dead.
+   */
+  private sweepAfter = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -63,7 +69,10 @@ export class NodeMembership {
     let connectedOnce = false;
     this.redis.on("ready", () => {
       // The first "ready" is the initial connection; later ones follow an outage.
-      if (connectedOnce) this.needsRestore = true;
+      if (connectedOnce) {
+        this.needsRestore = true;
+        this.sweepAfter = Date.now() + this.options.leaseMs;
+      }
       connectedOnce = true;
     });
     if (this.redis.status === "ready") connectedOnce = true;
@@ -112,12 +121,14 @@ export class NodeMembership {
       .exec();
     if (!replies) throw new Error("heartbeat transaction was aborted");
     const dead = replies[1]?.[1] as string[];
-    this.deadNodes = new Set(dead);
+    // Right after an outage, leases that ran out during it say nothing yet.
+    this.deadNodes = now < this.sweepAfter ? new Set() : new Set(dead);
 
     if (this.needsRestore) {
       this.needsRestore = false;
       await this.restore();
     }
+    if (now < this.sweepAfter) return;
     for (const deadNodeId of dead) await this.sweep(deadNodeId);
   }
 
