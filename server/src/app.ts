@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import express from "express";
@@ -23,6 +25,11 @@ import type { Backend } from "./stores/index.js";
 import type { PushStores } from "./stores/types.js";
 
 const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
+/** client-demo/ at the top of the repository, from this file in server/src/ or in dist/. */
+const DEMO_DIR =
+  ["../../client-demo", "../client-demo"]
+    .map((path) => fileURLToPath(new URL(path, import.meta.url)))
+    .find((path) => existsSync(path)) ?? "client-demo";
 
 export interface AppDeps {
   config: Config;
@@ -164,9 +171,12 @@ export function createApp({
       outbox,
       metricsRegistry: metrics.registry,
       activities,
+      oneSignalAppId: config.push.oneSignal?.appId ?? null,
       logger: logger.child({ module: "http" }),
     }),
   );
+  // The demo client, served at / so the quick start shows it.
+  expressApp.use(express.static(DEMO_DIR, { index: "index.html" }));
   expressApp.use(notFoundHandler);
   expressApp.use(errorHandler(logger.child({ module: "http" })));
 

@@ -36,6 +36,8 @@ export interface HttpContext {
   outbox: DryRunOutbox | null;
   metricsRegistry: Registry;
   activities: ActivityService;
+  /** OneSignal app id for the demo page's Web SDK, or null. */
+  oneSignalAppId: string | null;
   logger: Logger;
 }
 
@@ -145,7 +147,26 @@ export function createRoutes(context: HttpContext): Router {
     });
   });
 
+  // What the demo page needs to know; nothing here is secret.
+  router.get("/demo-config.json", (_req, res) => {
+    res.json({
+      devAuth: context.devAuth,
+      oneSignalAppId: context.oneSignalAppId,
+      pushMode: context.outbox ? "dry-run" : "onesignal",
+    });
+  });
+
   if (context.devAuth) {
+    // The demo page shows a user's push decisions without the server key.
+    router.get("/api/dev/users/:id/push-decisions", async (req, res) => {
+      const userId = parseBody(userIdSchema, req.params.id);
+      const { limit } = parseBody(listQuerySchema, req.query);
+      res.json({
+        userId,
+        decisions: await context.decisions.list(userId, limit),
+      });
+    });
+
     router.post("/api/dev/token", async (req, res) => {
       const body = parseBody(devTokenBodySchema, req.body);
       const token = await tokens.sign(
