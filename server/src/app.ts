@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createServer, type Server as HttpServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import express from "express";
 import { Server } from "socket.io";
 import { ActivityService } from "./activity/service.js";
@@ -11,6 +11,9 @@ import { ChatService } from "./chat/service.js";
 import type { Config } from "./config.js";
 import { errorHandler, notFoundHandler } from "./http/errors.js";
 import { createRoutes } from "./http/routes.js";
+import { securityHeaders } from "./http/security.js";
+import { RateLimits } from "./limits/rate-limits.js";
+import { reapSlowConsumers } from "./realtime/slow-consumers.js";
 import type { Logger } from "./observability/logger.js";
 import { createMetrics, type Metrics } from "./observability/metrics.js";
 import { OneSignalSender } from "./push/onesignal/client.js";
@@ -25,6 +28,8 @@ import type { Backend } from "./stores/index.js";
 import type { PushStores } from "./stores/types.js";
 
 const DEV_TOKEN_TTL_SECONDS = 24 * 60 * 60;
+/** Time in ms that shutdown waits for clients to close their connections before it destroys them. */
+const CLOSE_GRACE_MS = 2000;
 /** client-demo/ at the top of the repository, from this file in server/src/ or in dist/. */
 const DEMO_DIR =
   ["../../client-demo", "../client-demo"]
@@ -70,11 +75,27 @@ export function createApp({
   const { stores, pushStores } = backend;
   const expressApp = express();
   expressApp.disable("x-powered-by");
+  if (config.trustProxy !== null) {
+    expressApp.set("trust proxy", config.trustProxy);
+  }
   const httpServer = createServer(expressApp);
   const io: ChatServer = new Server(httpServer, {
     maxHttpBufferSize: config.limits.maxPayloadBytes,
-    cors: { origin: "*" },
+    pingInterval: config.socket.pingIntervalMs,
+    pingTimeout: config.socket.pingTimeoutMs,
+    cors: { origin: config.socket.corsOrigins },
   });
+  const connections = new Set<Socket>();
+  httpServer.on("connection", (connection: Socket) => {
+    connections.add(connection);
+    connection.once("close", () => connections.delete(connection));
+  });
+  const limits = new RateLimits(config.rateLimits, backend.rateLimitStore);
+  const stopReaper = reapSlowConsumers(
+    io,
+    config.socket.maxBufferedBytes,
+    logger.child({ module: "socket" }),
+  );
   if (backend.adapter) io.adapter(backend.adapter);
 
   const chat = new ChatService(
@@ -155,6 +176,7 @@ export function createApp({
     await stores.ping();
   };
 
+  expressApp.use(securityHeaders());
   expressApp.use(express.json({ limit: config.limits.maxPayloadBytes }));
   expressApp.use(
     createRoutes({
@@ -171,6 +193,7 @@ export function createApp({
       outbox,
       metricsRegistry: metrics.registry,
       activities,
+      limits,
       oneSignalAppId: config.push.oneSignal?.appId ?? null,
       logger: logger.child({ module: "http" }),
     }),
@@ -190,6 +213,8 @@ export function createApp({
     metrics,
     logger: logger.child({ module: "socket" }),
     typingTtlMs: config.typingTtlMs,
+    limits,
+    connectionsPerUser: config.rateLimits.connectionsPerUser,
   });
 
   const listen = async () => {
@@ -216,7 +241,15 @@ export function createApp({
       // "transport close" and reconnect by themselves, to another node when
       // there is one. The disconnect handlers it triggers remove the
       // attention entries.
-      await new Promise<void>((resolve) => io.close(() => resolve()));
+      stopReaper();
+      const closed = new Promise<void>((resolve) => io.close(() => resolve()));
+      // Connections whose peer does not complete the close (a frozen
+      // client) are destroyed after a grace period.
+      const grace = setTimeout(() => {
+        for (const connection of connections) connection.destroy();
+      }, CLOSE_GRACE_MS);
+      await closed;
+      clearTimeout(grace);
       await waitFor(
         () => attention.pendingOperations === 0,
         config.shutdownTimeoutMs,

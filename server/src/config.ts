@@ -78,6 +78,18 @@ const envSchema = z.object({
     .max(64)
     .regex(/^[A-Za-z0-9_.-]+$/, "may contain only letters, digits and _ . -")
     .optional(),
+  MAX_CONNECTIONS_PER_USER: positiveInt.default(20),
+  RATE_SEND_PER_USER: positiveInt.default(60),
+  RATE_SEND_PER_SOCKET: positiveInt.default(30),
+  RATE_TYPING_PER_SOCKET: positiveInt.default(20),
+  RATE_EVENTS_PER_SOCKET: positiveInt.default(200),
+  RATE_API_PER_MINUTE: positiveInt.default(1200),
+  RATE_ACTIVITIES_PER_MINUTE: positiveInt.default(6000),
+  PING_INTERVAL_MS: positiveInt.default(10_000),
+  PING_TIMEOUT_MS: positiveInt.default(5000),
+  MAX_BUFFERED_BYTES: positiveInt.default(1_048_576),
+  CORS_ORIGINS: z.string().optional(),
+  TRUST_PROXY: z.string().min(1).optional(),
   NODE_HEARTBEAT_MS: positiveInt.default(2000),
   NODE_LEASE_MS: positiveInt.default(10_000),
 });
@@ -105,6 +117,38 @@ export interface Config {
     maxPayloadBytes: number;
   };
   typingTtlMs: number;
+  /** Rate and connection limits; every rate counts events per window. */
+  rateLimits: {
+    /** Connected sockets per user; more are rejected in the handshake. */
+    connectionsPerUser: number;
+    /** `message:send` per user, over all devices, per 10 s. */
+    sendPerUser: number;
+    /** `message:send` per socket per 10 s. */
+    sendPerSocket: number;
+    /** `typing` per socket per 10 s. */
+    typingPerSocket: number;
+    /** Client events of any kind per socket per 10 s. */
+    eventsPerSocket: number;
+    /** HTTP requests per API key (or per client address without one) per minute. */
+    apiPerMinute: number;
+    /** Activity reports, counted per item, per API key per minute. */
+    activitiesPerMinute: number;
+  };
+  socket: {
+    /** Socket.IO heartbeat: a ping every pingIntervalMs, dropped after pingTimeoutMs without a pong. */
+    pingIntervalMs: number;
+    pingTimeoutMs: number;
+    /** Bytes queued for a client that does not read, above which it is disconnected. */
+    maxBufferedBytes: number;
+    /** Browser origins allowed to connect: a list, or "*" for any. */
+    corsOrigins: string[] | "*";
+  };
+  /**
+   * Express "trust proxy" setting, so rate limits see the client address
+   * behind a load balancer: a hop count, or addresses and names such as
+   * "loopback" or "10.0.0.0/8". Null trusts no proxy.
+   */
+  trustProxy: number | string | null;
   shutdownTimeoutMs: number;
   push: PushConfig;
   activity: {
@@ -233,6 +277,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxPayloadBytes: vars.MAX_PAYLOAD_BYTES,
     },
     typingTtlMs: vars.TYPING_TTL_MS,
+    rateLimits: {
+      connectionsPerUser: vars.MAX_CONNECTIONS_PER_USER,
+      sendPerUser: vars.RATE_SEND_PER_USER,
+      sendPerSocket: vars.RATE_SEND_PER_SOCKET,
+      typingPerSocket: vars.RATE_TYPING_PER_SOCKET,
+      eventsPerSocket: vars.RATE_EVENTS_PER_SOCKET,
+      apiPerMinute: vars.RATE_API_PER_MINUTE,
+      activitiesPerMinute: vars.RATE_ACTIVITIES_PER_MINUTE,
+    },
+    trustProxy:
+      vars.TRUST_PROXY === undefined
+        ? null
+        : /^\d+$/.test(vars.TRUST_PROXY)
+          ? Number(vars.TRUST_PROXY)
+          : vars.TRUST_PROXY,
+    socket: {
+      pingIntervalMs: vars.PING_INTERVAL_MS,
+      pingTimeoutMs: vars.PING_TIMEOUT_MS,
+      maxBufferedBytes: vars.MAX_BUFFERED_BYTES,
+      corsOrigins: parseOrigins(vars.CORS_ORIGINS, production),
+    },
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
     redis: vars.REDIS_URL
       ? {
@@ -290,4 +355,36 @@ function loadTemplates(path: string | undefined): ActivityTemplates {
     );
   }
   return mergeTemplates(parsed.data);
+}
+
+/**
+ * CORS_ORIGINS: "*" or a comma-separated list of origins. Unset means any
+ * origin in development and same-origin only in production.
+ */
+function parseOrigins(
+  value: string | undefined,
+  production: boolean,
+): string[] | "*" {
+  if (value === undefined) return production ? [] : "*";
+  if (value.trim() === "*") return "*";
+  const origins = value
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter((origin) => origin.length > 0);
+  for (const origin of origins) {
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      throw new ConfigError(
+        `Invalid configuration: CORS_ORIGINS: ${origin} is not an origin such as https://app.example.com`,
+      );
+    }
+    if (parsed.origin !== origin) {
+      throw new ConfigError(
+        `Invalid configuration: CORS_ORIGINS: ${origin} is not an origin; use ${parsed.origin}`,
+      );
+    }
+  }
+  return origins;
 }

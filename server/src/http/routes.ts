@@ -1,4 +1,6 @@
-import { Router } from "express";
+import { createHash } from "node:crypto";
+import { Router, type Request } from "express";
+import type { RateLimits } from "../limits/rate-limits.js";
 import { requireServerKey } from "../auth/server-key.js";
 import type { TokenService } from "../auth/tokens.js";
 import type { AttentionService } from "../attention/service.js";
@@ -36,6 +38,7 @@ export interface HttpContext {
   outbox: DryRunOutbox | null;
   metricsRegistry: Registry;
   activities: ActivityService;
+  limits: RateLimits;
   /** OneSignal app id for the demo page's Web SDK, or null. */
   oneSignalAppId: string | null;
   logger: Logger;
@@ -51,6 +54,13 @@ const outboxQuerySchema = listQuerySchema.extend({
 
 export function createRoutes(context: HttpContext): Router {
   const router = Router();
+  // Every /api and /metrics request counts against its key (or address).
+  router.use(["/api", "/metrics"], (req, _res, next) => {
+    context.limits.consume("apiPerMinute", clientKey(req)).then(
+      () => next(),
+      (error: unknown) => next(error),
+    );
+  });
   const { chat, attention, fanout, tokens } = context;
 
   router.get("/healthz", (_req, res) => {
@@ -93,6 +103,19 @@ export function createRoutes(context: HttpContext): Router {
 
   serverApi.post(
     "/activities",
+    async (req, _res, next) => {
+      const items = Array.isArray(req.body)
+        ? req.body.length
+        : Array.isArray(req.body?.activities)
+          ? req.body.activities.length
+          : 1;
+      await context.limits.consume(
+        "activitiesPerMinute",
+        clientKey(req),
+        Math.max(1, Math.min(items, 1000)),
+      );
+      next();
+    },
     postActivities(context.activities, context.logger),
   );
 
@@ -192,4 +215,17 @@ export function createRoutes(context: HttpContext): Router {
 
   router.use("/api", serverApi);
   return router;
+}
+
+/**
+ * Rate-limit key of a request: a hash of its Authorization header, so each
+ * API key has its own budget without the key itself being kept, or the
+ * client address when there is none.
+ */
+function clientKey(req: Request): string {
+  const authorization = req.headers.authorization;
+  if (authorization) {
+    return `key:${createHash("sha256").update(authorization).digest("base64url").slice(0, 22)}`;
+  }
+  return `ip:${req.ip ?? "unknown"}`;
 }

@@ -1,5 +1,6 @@
 import type { TokenService } from "../auth/tokens.js";
 import { AppError, appStates, type AppState } from "../protocol/index.js";
+import { isStoreUnavailableError } from "../stores/errors.js";
 import { registerAttentionHandlers } from "./handlers/attention.js";
 import type { SocketContext } from "./handlers/context.js";
 import { registerConversationHandlers } from "./handlers/conversations.js";
@@ -50,25 +51,43 @@ export function attachSocketHandlers(
       next(handshakeError(error as AppError));
       return;
     }
-    tokens.verify(auth.token).then(
-      (user) => {
+    tokens
+      .verify(auth.token)
+      .then(async (user) => {
+        const devices = await attention.listDevices(user.userId);
+        if (devices.length >= context.connectionsPerUser) {
+          throw new AppError(
+            "rate_limited",
+            `Too many connections for this user: at most ${context.connectionsPerUser}`,
+          );
+        }
         socket.data.userId = user.userId;
         socket.data.name = user.name;
         socket.data.initialAppState = initialAppState;
-        next();
-      },
-      (error: unknown) => {
-        const appError =
-          error instanceof AppError
-            ? error
-            : new AppError("unauthorized", "Invalid token");
-        logger.info(
-          { socketId: socket.id, reason: appError.message },
-          "handshake rejected",
-        );
-        next(handshakeError(appError));
-      },
-    );
+      })
+      .then(
+        () => next(),
+        (error: unknown) => {
+          const appError =
+            error instanceof AppError
+              ? error
+              : isStoreUnavailableError(error)
+                ? new AppError(
+                    "unavailable",
+                    "The server cannot reach its store; retry shortly",
+                  )
+                : new AppError("internal", "Internal server error");
+          logger.info(
+            {
+              socketId: socket.id,
+              code: appError.code,
+              reason: appError.message,
+            },
+            "handshake rejected",
+          );
+          next(handshakeError(appError));
+        },
+      );
   });
 
   io.on("connection", (socket) => {
@@ -92,6 +111,23 @@ export function attachSocketHandlers(
       attention.disconnect(userId, socket.id).catch((error: unknown) => {
         log.error({ err: error }, "removing the device failed");
       });
+    });
+
+    // Every client event first takes a point from the socket's budget. An
+    // event over it is answered rate_limited through its ack and dropped.
+    socket.use((packet, next) => {
+      context.limits.consume("eventsPerSocket", socket.id).then(
+        () => next(),
+        (error: unknown) => {
+          const ack = packet.at(-1);
+          if (typeof ack === "function" && error instanceof AppError) {
+            ack({ ok: false, error: error.toBody() });
+          }
+        },
+      );
+    });
+    socket.on("disconnect", () => {
+      void context.limits.forgetSocket(socket.id);
     });
 
     const socketContext = { ...context, logger: log };

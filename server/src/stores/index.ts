@@ -17,6 +17,8 @@ export interface Backend {
   /** Socket.IO adapter that carries broadcasts between nodes; undefined in memory mode. */
   adapter?: ReturnType<typeof createAdapter>;
   membership: NodeMembership | null;
+  /** Redis connection and key prefix for cluster-wide rate limits; null in memory mode. */
+  rateLimitStore: { client: Redis; prefix: string } | null;
   /** Closes what the backend opened; stores must be closed first. */
   close(): Promise<void>;
 }
@@ -41,6 +43,7 @@ export async function createBackend(
         decisionLogLimit: config.push.decisionLogLimit,
       }),
       membership: null,
+      rateLimitStore: null,
       close: async () => {},
     };
   }
@@ -108,6 +111,7 @@ export async function createBackend(
     pushStores,
     adapter,
     membership,
+    rateLimitStore: { client: redis, prefix },
     close: async () => {
       await Promise.all(
         connections.map((connection) =>

@@ -1,3 +1,4 @@
+import type { RateLimits } from "../../limits/rate-limits.js";
 import type { AttentionService } from "../../attention/service.js";
 import type { ChatService } from "../../chat/service.js";
 import type { Logger } from "../../observability/logger.js";
@@ -18,4 +19,7 @@ export interface SocketContext {
   metrics: Metrics;
   logger: Logger;
   typingTtlMs: number;
+  limits: RateLimits;
+  /** Connected sockets allowed per user. */
+  connectionsPerUser: number;
 }

@@ -4,11 +4,22 @@ import type { SocketContext } from "./context.js";
 
 export function registerMessageHandlers(
   socket: ChatSocket,
-  { chat, attention, fanout, delivery, push, metrics, logger }: SocketContext,
+  {
+    chat,
+    attention,
+    fanout,
+    delivery,
+    push,
+    metrics,
+    limits,
+    logger,
+  }: SocketContext,
 ): void {
   const { userId, name } = socket.data;
 
   handleEvent(socket, "message:send", logger, async (payload) => {
+    await limits.consume("sendPerSocket", socket.id);
+    await limits.consume("sendPerUser", userId);
     const { conversation, message, duplicate } = await chat.sendMessage(
       { userId, name },
       payload,

@@ -10,7 +10,7 @@ import type { SocketContext } from "./context.js";
  */
 export function registerTypingHandlers(
   socket: ChatSocket,
-  { chat, fanout, logger, typingTtlMs }: SocketContext,
+  { chat, fanout, limits, logger, typingTtlMs }: SocketContext,
 ): void {
   const { userId } = socket.data;
   let active: {
@@ -38,6 +38,7 @@ export function registerTypingHandlers(
     "typing",
     logger,
     async ({ conversationId, isTyping }) => {
+      await limits.consume("typingPerSocket", socket.id);
       const conversation = await chat.requireMembership(userId, conversationId);
       if (!isTyping) {
         if (active?.conversationId === conversationId) stop();
