@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: "forks",
+    // The churn test calls gc() to measure heap growth.
+    execArgv: ["--expose-gc"],
   },
 });

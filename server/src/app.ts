@@ -55,6 +55,7 @@ export interface ChatApp {
   /** The dry-run outbox, or null when pushes go to OneSignal. */
   outbox: DryRunOutbox | null;
   metrics: Metrics;
+  limits: RateLimits;
   nodeId: string;
   /** Starts listening on the configured host and port; resolves with the bound port. */
   listen(): Promise<number>;
@@ -272,6 +273,7 @@ export function createApp({
     pushStores,
     outbox,
     metrics,
+    limits,
     nodeId,
     listen,
     close,

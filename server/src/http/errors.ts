@@ -55,10 +55,26 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       );
       return;
     }
-    if (type !== undefined && (error as { status?: number }).status === 400) {
+    if (error instanceof URIError) {
       sendError(
         res,
-        new AppError("invalid_payload", "Request body could not be read"),
+        new AppError(
+          "invalid_payload",
+          "Request path is not valid percent-encoding",
+        ),
+      );
+      return;
+    }
+    const status = (error as { status?: unknown }).status;
+    if (typeof status === "number" && status >= 400 && status < 500) {
+      // Other client errors from Express and body-parser, such as an
+      // unsupported charset (415) or an undecodable path parameter (400).
+      sendError(
+        res,
+        new AppError(
+          status === 413 ? "payload_too_large" : "invalid_payload",
+          "Request could not be read",
+        ),
       );
       return;
     }
