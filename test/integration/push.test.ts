@@ -541,3 +541,25 @@ describe("push observability", () => {
     expect(pushes[0]!.request.include_aliases.external_id).toEqual(["ben"]);
   });
 });
+
+describe("hostile text in pushes", () => {
+  it("sends a shortened push for text that would overflow it", async () => {
+    const server = await startPushServer();
+    const anna = await server.connect("anna", {
+      name: "\u0001".repeat(150) + "Anna",
+    });
+    const { conversation } = await requestOk(anna, "conversation:create", {
+      memberIds: ["ben", "cleo"],
+      title: "Trip" + "\u0001".repeat(196),
+    });
+    await sendBurst(anna, conversation.id, [
+      "a" + "\u0301".repeat(3999),
+      "👩‍👩‍👧‍👦".repeat(363),
+    ]);
+    const decision = await server.waitForDecision("ben", "sent");
+    expect(decision.count).toBe(2);
+    const body = server.oneSignal.notifications[0]!.body as Record<string, any>;
+    expect(Buffer.byteLength(JSON.stringify(body))).toBeLessThanOrEqual(3500);
+    expect(body.contents.en).not.toMatch(/[\u0000-\u001f]/);
+  });
+});

@@ -40,6 +40,8 @@ const malformed: Record<ClientEventName, unknown[]> = {
     {},
     { conversationId: "c", clientMessageId: "m" },
     { conversationId: "c", clientMessageId: "m", text: "   " },
+    { conversationId: "c", clientMessageId: "m", text: "\u200b\u200d\u0001" },
+    { conversationId: "c", clientMessageId: "m", text: "half \ud800 pair" },
     { conversationId: "c", clientMessageId: "m", text: 7 },
     { conversationId: "c", clientMessageId: "with space", text: "hi" },
     {

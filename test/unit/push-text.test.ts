@@ -172,3 +172,44 @@ describe("preferences", () => {
     expect(isQuiet(snoozed, at("2026-01-01T12:30:00Z"))).toBe(false);
   });
 });
+
+describe("hostile push text", () => {
+  it("caps combining marks by UTF-16 units", async () => {
+    const { shortenText: shorten } =
+      await import("../../server/src/push/text.js");
+    const zalgo = "a" + "\u0301".repeat(3999);
+    const cut = shorten(zalgo, 100);
+    expect(cut.length).toBeLessThanOrEqual(400);
+  });
+
+  it("removes controls, bidi overrides and lone surrogates", async () => {
+    const { cleanText } = await import("../../server/src/push/text.js");
+    expect(cleanText("pay \u202egnp.exe")).toBe("pay gnp.exe");
+    expect(cleanText("a\u0001b")).toBe("a b");
+    expect(cleanText("x\ud800y")).toBe("x\ufffdy");
+    expect(cleanText("👩‍👩‍👧")).toBe("👩‍👩‍👧");
+  });
+
+  it("shortens an oversized request instead of failing it", async () => {
+    const { fitNotification } =
+      await import("../../server/src/push/onesignal/fit.js");
+    const { notificationRequestSchema } =
+      await import("../../server/src/push/onesignal/schema.js");
+    const request = {
+      app_id: "00000000-0000-4000-8000-000000000000",
+      target_channel: "push" as const,
+      include_aliases: { external_id: ["ben"] },
+      headings: { en: "👩‍👩‍👧‍👦".repeat(300), de: "Neu" },
+      contents: { en: "é".repeat(3000), de: "ü".repeat(3000) },
+      data: { type: "message" },
+      collapse_id: "c",
+      thread_id: "c",
+      android_group: "c",
+      idempotency_key: "2ed6657d-e927-568b-95e1-2665a8aea6a2",
+    };
+    expect(notificationRequestSchema.safeParse(request).success).toBe(false);
+    const fitted = fitNotification(request);
+    expect(notificationRequestSchema.safeParse(fitted).success).toBe(true);
+    expect(fitted.contents.en!.endsWith("…")).toBe(true);
+  });
+});

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import {
   activityActions,
+  readableText,
   userIdSchema,
   type ActivityAction,
 } from "../protocol/index.js";
@@ -29,7 +30,9 @@ const objectIdSchema = z
   .min(1)
   .max(ACTIVITY_LIMITS.idLength)
   .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces");
-const titleSchema = z.string().trim().min(1).max(ACTIVITY_LIMITS.titleLength);
+const titleSchema = readableText(ACTIVITY_LIMITS.titleLength).transform(
+  (title) => title.trim(),
+);
 
 /**
  * Where the object is taken from when only flat `<type>_id` fields are given,
@@ -50,11 +53,8 @@ const rawActivitySchema = z.object({
   action: z.enum(activityActions),
   actor_id: userIdSchema,
   recipient_id: userIdSchema,
-  actor_name: z
-    .string()
-    .trim()
-    .min(1)
-    .max(ACTIVITY_LIMITS.nameLength)
+  actor_name: readableText(ACTIVITY_LIMITS.nameLength)
+    .transform((name) => name.trim())
     .optional(),
   /** Id of this report; a repeat with the same id is delivered once. */
   activity_id: objectIdSchema.optional(),
@@ -72,8 +72,8 @@ const rawActivitySchema = z.object({
   album_id: objectIdSchema.optional(),
   title: titleSchema.optional(),
   object_title: titleSchema.optional(),
-  comment_text: z.string().max(ACTIVITY_LIMITS.textLength).optional(),
-  text: z.string().max(ACTIVITY_LIMITS.textLength).optional(),
+  comment_text: readableText(ACTIVITY_LIMITS.textLength).optional(),
+  text: readableText(ACTIVITY_LIMITS.textLength).optional(),
 });
 
 export interface Activity {

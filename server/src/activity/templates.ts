@@ -181,6 +181,8 @@ function pickVariant(
 
 /** Quoted comment text in an activity push, in graphemes. */
 const QUOTE_LENGTH = 100;
+/** Actor names and object titles in an activity push, in graphemes. */
+const NAME_LENGTH = 50;
 
 /** Renders heading and content of an activity in every language of `templates`. */
 export function renderActivity(
@@ -197,7 +199,9 @@ export function renderActivity(
       ? (languageTemplates.objects[input.objectType] ??
         english.objects[input.objectType]!)
       : { noun: "", withArticle: "" };
-    const [first = "", second = ""] = input.actorNames;
+    const [first = "", second = ""] = input.actorNames.map(
+      (name) => shortenText(name, NAME_LENGTH) || "Someone",
+    );
     const actors =
       input.actorCount <= 1
         ? first
@@ -212,7 +216,7 @@ export function renderActivity(
       actors,
       object: object.noun,
       anObject: object.withArticle,
-      title: input.title ?? "",
+      title: input.title ? shortenText(input.title, NAME_LENGTH) : "",
       text: input.text ? shortenText(input.text, QUOTE_LENGTH) : "",
     };
     headings[language] = fill(

@@ -39,16 +39,31 @@ export const clientMessageIdSchema = z
 
 const seqSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
-export const displayNameSchema = z
-  .string()
-  .trim()
-  .min(1)
-  .max(WIRE_LIMITS.titleLength);
+/** True when the text has a character that shows: not white space, a control, a format character or a lone surrogate. */
+const hasVisibleCharacter = (text: string) => /[^\s\p{C}]/u.test(text);
 
-export const messageTextSchema = z
-  .string()
-  .max(WIRE_LIMITS.textLength)
-  .refine((text) => text.trim().length > 0, "must not be empty");
+/**
+ * Text that people read: valid UTF-16 (no lone surrogates) with at least one
+ * visible character, so text made only of zero-width or control characters
+ * is rejected.
+ */
+export function readableText(maxLength: number) {
+  return z
+    .string()
+    .max(maxLength)
+    .refine((text) => text.isWellFormed(), "must be valid Unicode text")
+    .refine(hasVisibleCharacter, "must contain a visible character");
+}
+
+export const displayNameSchema = readableText(
+  WIRE_LIMITS.titleLength,
+).transform((name) => name.trim());
+
+export const messageTextSchema = readableText(WIRE_LIMITS.textLength);
+
+const titleSchema = readableText(WIRE_LIMITS.titleLength).transform((title) =>
+  title.trim(),
+);
 
 export const appStates = ["foreground", "background", "idle"] as const;
 export type AppState = (typeof appStates)[number];
@@ -116,7 +131,7 @@ export type PreferencesPatch = z.output<typeof preferencesPatchSchema>;
 export const schemas = {
   "conversation:create": z.object({
     memberIds: z.array(userIdSchema).min(1).max(WIRE_LIMITS.memberIds),
-    title: z.string().trim().min(1).max(WIRE_LIMITS.titleLength).optional(),
+    title: titleSchema.optional(),
   }),
   "conversation:list": z.object({}),
   "conversation:open": z.object({ conversationId: conversationIdSchema }),
@@ -158,7 +173,7 @@ export type ClientPayload<E extends ClientEventName> = z.output<
 /** Body of `POST /api/conversations`. */
 export const createConversationBodySchema = z.object({
   memberIds: z.array(userIdSchema).min(2).max(WIRE_LIMITS.memberIds),
-  title: z.string().trim().min(1).max(WIRE_LIMITS.titleLength).optional(),
+  title: titleSchema.optional(),
 });
 
 /** Body of `POST /api/dev/token`. */

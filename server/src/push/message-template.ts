@@ -2,6 +2,8 @@ import { joinNames, shortenText } from "./text.js";
 
 /** Graphemes of message text quoted in a push. */
 export const PUSH_PREVIEW_LENGTH = 100;
+/** Graphemes of a sender name or conversation title in a push. */
+export const PUSH_NAME_LENGTH = 50;
 
 export interface MessagePushInput {
   conversationKind: "direct" | "group";
@@ -24,23 +26,29 @@ export function renderMessagePush(input: MessagePushInput): {
   heading: string;
   content: string;
 } {
+  // A name made only of characters that cleaning removes falls back to a word.
+  const name = (raw: string) => shortenText(raw, PUSH_NAME_LENGTH) || "Someone";
   const last = input.messages.at(-1)!;
-  const senders = [...new Set(input.messages.map((m) => m.senderName))];
+  const lastSender = name(last.senderName);
+  const senders = [...new Set(input.messages.map((m) => name(m.senderName)))];
   const quote = input.includeContent
     ? `: '${shortenText(last.text, PUSH_PREVIEW_LENGTH)}'`
     : "";
-  const groupTitle = input.conversationTitle ?? "Group conversation";
+  const groupTitle =
+    (input.conversationTitle &&
+      shortenText(input.conversationTitle, PUSH_NAME_LENGTH)) ||
+    "Group conversation";
 
   if (input.count === 1) {
     const where = input.conversationKind === "group" ? ` in ${groupTitle}` : "";
     return {
       heading: input.conversationKind === "group" ? groupTitle : "New message",
-      content: `New message from ${last.senderName}${where}${quote}`,
+      content: `New message from ${lastSender}${where}${quote}`,
     };
   }
   const from = joinNames(senders);
   return {
-    heading: input.conversationKind === "group" ? groupTitle : last.senderName,
+    heading: input.conversationKind === "group" ? groupTitle : lastSender,
     content: `${input.count} new messages from ${from}${quote}`,
   };
 }

@@ -26,6 +26,7 @@ import {
   notificationRequestSchema,
   type NotificationRequest,
 } from "./onesignal/schema.js";
+import { fitNotification } from "./onesignal/fit.js";
 import type { PushSender, SendOutcome } from "./onesignal/sender.js";
 import { isMuted, isQuiet } from "./preferences.js";
 
@@ -360,7 +361,7 @@ export class PushService {
 
   /** Validates the request against OneSignal's limits, then sends it. */
   async send(request: NotificationRequest): Promise<SendOutcome> {
-    const valid = notificationRequestSchema.safeParse(request);
+    const valid = notificationRequestSchema.safeParse(fitNotification(request));
     if (!valid.success) {
       const detail = `invalid push request: ${valid.error.issues[0]?.message ?? "unknown"}`;
       this.deps.logger.error(

@@ -1,18 +1,47 @@
 const segmenter = new Intl.Segmenter("en", { granularity: "grapheme" });
 
 /**
- * Shortens text for a push: whitespace runs become one space, and text over
- * `maxLength` graphemes is cut at the last word boundary within the limit
- * (or mid-word when there is none) and ends with an ellipsis. Cutting by
- * grapheme never splits an emoji or a combined character.
+ * Makes user text safe to show in a notification: lone surrogates become
+ * U+FFFD, control characters become spaces, and bidirectional overrides
+ * and isolates (which can make "gnp.exe" read as "exe.png") are removed.
+ */
+export function cleanText(text: string): string {
+  return text
+    .toWellFormed()
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, " ")
+    .replace(/[\u202a-\u202e\u2066-\u2069]/g, "");
+}
+
+/**
+ * Shortens text for a push: it is cleaned (see cleanText), whitespace runs
+ * become one space, and text over `maxLength` graphemes or 4 × `maxLength`
+ * UTF-16 units is cut at the last word boundary within the limit (or
+ * mid-word when there is none) and ends with an ellipsis. Cutting by
+ * grapheme never splits an emoji or a combined character, and the unit cap
+ * keeps a grapheme stacked with hundreds of combining marks from growing
+ * the push.
  */
 export function shortenText(text: string, maxLength: number): string {
-  const flat = text.replace(/\s+/g, " ").trim();
+  const flat = cleanText(text).replace(/\s+/g, " ").trim();
+  const maxUnits = maxLength * 4;
+  if (flat.length <= maxLength) return flat;
   const graphemes = Array.from(segmenter.segment(flat), (part) => part.segment);
-  if (graphemes.length <= maxLength) return flat;
-  const kept = graphemes.slice(0, maxLength - 1).join("");
+  if (graphemes.length <= maxLength && flat.length <= maxUnits) return flat;
+
+  let kept = "";
+  let count = 0;
+  for (const grapheme of graphemes) {
+    if (
+      count >= maxLength - 1 ||
+      kept.length + grapheme.length > maxUnits - 1
+    ) {
+      break;
+    }
+    kept += grapheme;
+    count++;
+  }
   // When the next grapheme is a space, the kept text already ends on a whole word.
-  const endsOnWord = graphemes[maxLength - 1] === " ";
+  const endsOnWord = graphemes[count] === " ";
   const lastSpace = kept.lastIndexOf(" ");
   const cut =
     endsOnWord || lastSpace < kept.length / 2 ? kept : kept.slice(0, lastSpace);
