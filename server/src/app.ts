@@ -216,6 +216,7 @@ export function createApp({
     typingTtlMs: config.typingTtlMs,
     limits,
     connectionsPerUser: config.rateLimits.connectionsPerUser,
+    clientConversationCreate: config.limits.clientConversationCreate,
   });
 
   const listen = async () => {

@@ -21,7 +21,7 @@ const envSchema = z.object({
   NODE_ENV: z
     .enum(["development", "production", "test"])
     .default("development"),
-  HOST: z.string().min(1).default("0.0.0.0"),
+  HOST: z.string().min(1).optional(),
   PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
   AUTH_JWT_SECRET: z
     .string()
@@ -34,8 +34,9 @@ const envSchema = z.object({
   DEV_AUTH: booleanFlag.optional(),
   MESSAGE_MAX_LENGTH: positiveInt.max(100_000).default(4000),
   HISTORY_LIMIT: positiveInt.default(1000),
-  CONVERSATION_MAX_MEMBERS: positiveInt.max(10_000).default(256),
-  MAX_PAYLOAD_BYTES: positiveInt.default(65_536),
+  CONVERSATION_MAX_MEMBERS: positiveInt.min(2).max(10_000).default(256),
+  MAX_PAYLOAD_BYTES: positiveInt.min(4096).default(65_536),
+  CLIENT_CONVERSATION_CREATE: booleanFlag.default(true),
   TYPING_TTL_MS: positiveInt.default(5000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   LOG_LEVEL: z
@@ -43,7 +44,13 @@ const envSchema = z.object({
     .default("info"),
   ONESIGNAL_APP_ID: z.uuid("must be a UUID").optional(),
   ONESIGNAL_REST_API_KEY: z.string().min(1).optional(),
-  ONESIGNAL_API_URL: z.url().default("https://api.onesignal.com"),
+  ONESIGNAL_API_URL: z
+    .url()
+    .refine(
+      (url) => /^https?:$/.test(new URL(url).protocol),
+      "must be an http:// or https:// URL",
+    )
+    .default("https://api.onesignal.com"),
   ONESIGNAL_TIMEOUT_MS: positiveInt.default(10_000),
   ONESIGNAL_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(5),
   ONESIGNAL_RETRY_BASE_MS: positiveInt.default(1000),
@@ -85,6 +92,7 @@ const envSchema = z.object({
   RATE_EVENTS_PER_SOCKET: positiveInt.default(200),
   RATE_API_PER_MINUTE: positiveInt.default(1200),
   RATE_ACTIVITIES_PER_MINUTE: positiveInt.default(6000),
+  RATE_CREATE_PER_USER: positiveInt.default(30),
   PING_INTERVAL_MS: positiveInt.default(10_000),
   PING_TIMEOUT_MS: positiveInt.default(5000),
   MAX_BUFFERED_BYTES: positiveInt.default(1_048_576),
@@ -113,6 +121,8 @@ export interface Config {
     /** Messages kept per conversation; older ones are trimmed. */
     historyLimit: number;
     conversationMaxMembers: number;
+    /** False lets only the app's backend (POST /api/conversations) create conversations. */
+    clientConversationCreate: boolean;
     /** Largest Socket.IO packet and HTTP body in bytes. */
     maxPayloadBytes: number;
   };
@@ -133,6 +143,8 @@ export interface Config {
     apiPerMinute: number;
     /** Activity reports, counted per item, per API key per minute. */
     activitiesPerMinute: number;
+    /** `conversation:create` per user per minute. */
+    createPerUser: number;
   };
   socket: {
     /** Socket.IO heartbeat: a ping every pingIntervalMs, dropped after pingTimeoutMs without a pong. */
@@ -260,20 +272,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
 
+  const usesDevSecrets = !vars.AUTH_JWT_SECRET || !vars.SERVER_API_KEY;
   return {
     nodeEnv: vars.NODE_ENV,
-    host: vars.HOST,
+    // With the public dev secrets anyone who reaches the server could mint
+    // tokens, so it listens on loopback only unless HOST says otherwise.
+    host: vars.HOST ?? (usesDevSecrets ? "127.0.0.1" : "0.0.0.0"),
     port: vars.PORT,
     auth: {
       jwtSecret: vars.AUTH_JWT_SECRET ?? DEV_JWT_SECRET,
       serverApiKey: vars.SERVER_API_KEY ?? DEV_SERVER_API_KEY,
       devAuth: vars.DEV_AUTH ?? !production,
-      usesDevSecrets: !vars.AUTH_JWT_SECRET || !vars.SERVER_API_KEY,
+      usesDevSecrets,
     },
     limits: {
       messageMaxLength: vars.MESSAGE_MAX_LENGTH,
       historyLimit: vars.HISTORY_LIMIT,
       conversationMaxMembers: vars.CONVERSATION_MAX_MEMBERS,
+      clientConversationCreate: vars.CLIENT_CONVERSATION_CREATE,
       maxPayloadBytes: vars.MAX_PAYLOAD_BYTES,
     },
     typingTtlMs: vars.TYPING_TTL_MS,
@@ -285,6 +301,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       eventsPerSocket: vars.RATE_EVENTS_PER_SOCKET,
       apiPerMinute: vars.RATE_API_PER_MINUTE,
       activitiesPerMinute: vars.RATE_ACTIVITIES_PER_MINUTE,
+      createPerUser: vars.RATE_CREATE_PER_USER,
     },
     trustProxy:
       vars.TRUST_PROXY === undefined

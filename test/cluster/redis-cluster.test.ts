@@ -279,3 +279,25 @@ describe("cluster on Redis", () => {
     ).toBe(false);
   });
 });
+
+describe("node restart", () => {
+  it("clears the devices of a node that restarts under the same NODE_ID", async () => {
+    const cluster = await startCluster(1);
+    const [a] = cluster.nodes as [NodeProcess];
+    const stableEnv = {
+      REDIS_URL: REDIS_TEST_URL,
+      REDIS_PREFIX: cluster.prefix,
+      NODE_ID: "stable-node",
+      NODE_HEARTBEAT_MS: "250",
+      NODE_LEASE_MS: "5000",
+    };
+    const first = await startNode(stableEnv);
+    await connectUser(first.url, "ben");
+    await waitForPresence(a, "ben", true);
+    first.child.kill("SIGKILL");
+    await first.exited;
+    // Restarted at once, well within the old lease, so the lease never runs out.
+    await startNode(stableEnv);
+    await waitForPresence(a, "ben", false, 3000);
+  });
+});

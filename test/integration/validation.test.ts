@@ -137,7 +137,7 @@ describe("payload validation", () => {
   });
 
   it("disconnects a client whose packet exceeds MAX_PAYLOAD_BYTES", async () => {
-    const server = await startServer({ MAX_PAYLOAD_BYTES: "2048" });
+    const server = await startServer({ MAX_PAYLOAD_BYTES: "4096" });
     const socket = await server.connect("anna");
     const closed = new Promise<string>((resolve) =>
       socket.on("disconnect", (reason) => resolve(reason)),

@@ -132,7 +132,7 @@ export const activityInputSchema = rawActivitySchema.transform(
 
 /** A single report, an array of reports, or `{ activities: [...] }`. */
 export const activityBodySchema = z.union([
-  z.array(z.unknown()).min(1).max(MAX_ACTIVITY_BATCH),
-  z.object({ activities: z.array(z.unknown()).min(1).max(MAX_ACTIVITY_BATCH) }),
+  z.array(z.unknown()).min(1),
+  z.object({ activities: z.array(z.unknown()).min(1) }),
   z.record(z.string(), z.unknown()),
 ]);

@@ -77,7 +77,8 @@ export class ActivityService {
     }
     if (activity.activityId !== null) {
       const first = await deps.idempotency.claim(
-        `activity:${activity.activityId}`,
+        // Per recipient, so a backend may reuse one event id for a fan-out.
+        `activity:${recipientId}:${activity.activityId}`,
         deps.idRetentionMs,
         Date.now(),
       );
@@ -226,7 +227,8 @@ export class ActivityService {
         object_id: batch.meta.objectId || last.actorId,
         ...(title ? { object_title: title } : {}),
         activity_id: last.id,
-        count: batch.count,
+        // Distinct actors, as the text counts them; repeats by one actor count once.
+        count: batch.actors.length,
         click_action: objectType ? `open_${objectType}` : "open_profile",
       },
       collapse_id: collapseId,

@@ -5,6 +5,8 @@ export interface AuthenticatedUser {
   userId: string;
   /** Display name from the token's `name` claim, or the user id. */
   name: string;
+  /** Epoch milliseconds of the token's `exp`. */
+  expiresAt: number;
 }
 
 const ALGORITHM = "HS256";
@@ -46,7 +48,11 @@ export class TokenService {
         typeof payload.name === "string" && payload.name.trim().length > 0
           ? payload.name.trim().slice(0, NAME_MAX_LENGTH)
           : userId.data;
-      return { userId: userId.data, name };
+      return {
+        userId: userId.data,
+        name,
+        expiresAt: (payload.exp as number) * 1000,
+      };
     } catch (error) {
       if (error instanceof AppError) throw error;
       if (error instanceof joseErrors.JWTExpired)

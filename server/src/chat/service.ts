@@ -24,6 +24,7 @@ export interface Sender {
 }
 
 const DEFAULT_HISTORY_PAGE = 50;
+const DEFAULT_LIST_PAGE = 100;
 
 /**
  * Conversations, messages and read positions: the rules that do not depend
@@ -52,7 +53,9 @@ export class ChatService {
     if (members.length < 2) {
       throw new AppError(
         "invalid_payload",
-        "memberIds: a conversation needs at least one member besides the creator",
+        creatorId
+          ? "memberIds: a conversation needs at least one member besides the creator"
+          : "memberIds: a conversation needs at least two distinct members",
       );
     }
     if (members.length > this.limits.conversationMaxMembers) {
@@ -184,14 +187,33 @@ export class ChatService {
     });
   }
 
-  async listConversations(userId: string): Promise<ConversationView[]> {
-    const ids = await this.stores.conversations.listIdsForUser(userId);
+  /**
+   * Returns one page of the user's conversations, newest first. `nextOffset`
+   * is where the next page starts; a conversation created meanwhile shifts
+   * the pages by one, so a client dedupes by id.
+   */
+  async listConversations(
+    userId: string,
+    page: { offset?: number; limit?: number },
+  ): Promise<{
+    conversations: ConversationView[];
+    hasMore: boolean;
+    nextOffset: number;
+  }> {
+    const offset = page.offset ?? 0;
+    const limit = page.limit ?? DEFAULT_LIST_PAGE;
+    const allIds = await this.stores.conversations.listIdsForUser(userId);
+    const ids = allIds.slice(offset, offset + limit);
     const conversations = (
       await Promise.all(ids.map((id) => this.stores.conversations.get(id)))
     ).filter(
       (conversation): conversation is Conversation => conversation !== null,
     );
-    return this.viewsFor(userId, conversations);
+    return {
+      conversations: await this.viewsFor(userId, conversations),
+      hasMore: offset + ids.length < allIds.length,
+      nextOffset: offset + ids.length,
+    };
   }
 
   /** Builds each conversation as `userId` sees it: last message, unread count, online members. */

@@ -76,6 +76,8 @@ export class NodeMembership {
       connectedOnce = true;
     });
     if (this.redis.status === "ready") connectedOnce = true;
+    // A node that restarts under the same NODE_ID finds its old entries here.
+    await this.removeEntriesWithoutSocket();
     await this.beat();
     this.schedule();
   }
@@ -138,23 +140,33 @@ export class NodeMembership {
    * stored while Redis was away).
    */
   private async restore(): Promise<void> {
-    const hooks = this.hooks!;
-    await hooks.restoreLocalDevices();
-    const members = await this.redis.smembers(
-      this.keys.nodeSockets(this.options.nodeId),
+    await this.hooks!.restoreLocalDevices();
+    const removed = await this.removeEntriesWithoutSocket();
+    this.logger.info(
+      {
+        nodeId: this.options.nodeId,
+        restored: this.hooks!.localSocketIds().size,
+        removed,
+      },
+      "attention restored after Redis reconnected",
     );
+  }
+
+  /** Removes this node's entries that no local socket matches; returns how many. */
+  private async removeEntriesWithoutSocket(): Promise<number> {
+    const hooks = this.hooks!;
+    const setKey = this.keys.nodeSockets(this.options.nodeId);
+    const members = await this.redis.smembers(setKey);
     const local = hooks.localSocketIds();
     let removed = 0;
     for (const member of members) {
       const [userId, socketId] = JSON.parse(member) as [string, string];
       if (local.has(socketId)) continue;
       await hooks.removeDevice(userId, socketId);
+      await this.redis.srem(setKey, member);
       removed++;
     }
-    this.logger.info(
-      { nodeId: this.options.nodeId, restored: local.size, removed },
-      "attention restored after Redis reconnected",
-    );
+    return removed;
   }
 
   /** Removes a dead node's entries; a lock makes one live node do it. */

@@ -1,6 +1,10 @@
 import type { RequestHandler } from "express";
 import { z } from "zod";
-import { activityBodySchema, activityInputSchema } from "../activity/schema.js";
+import {
+  activityBodySchema,
+  activityInputSchema,
+  MAX_ACTIVITY_BATCH,
+} from "../activity/schema.js";
 import type { ActivityResult, ActivityService } from "../activity/service.js";
 import type { Logger } from "../observability/logger.js";
 import { AppError, type ErrorBody } from "../protocol/index.js";
@@ -33,6 +37,12 @@ export function postActivities(
       return;
     }
     const items = Array.isArray(body) ? body : (body.activities as unknown[]);
+    if (items.length > MAX_ACTIVITY_BATCH) {
+      throw new AppError(
+        "payload_too_large",
+        `at most ${MAX_ACTIVITY_BATCH} activities per request, got ${items.length}; split the batch`,
+      );
+    }
     const results: ItemResult[] = [];
     for (const [index, item] of items.entries()) {
       results.push(await processItem(activities, logger, index, item));

@@ -8,6 +8,7 @@ import type { ChatService } from "../chat/service.js";
 import { z } from "zod";
 import type { Registry } from "prom-client";
 import {
+  AppError,
   createConversationBodySchema,
   devTokenBodySchema,
   preferencesPatchSchema,
@@ -86,6 +87,22 @@ export function createRoutes(context: HttpContext): Router {
       res.send(await context.metricsRegistry.metrics());
     },
   );
+
+  // Bodies are JSON; any other content type would reach the schemas as nothing.
+  router.use("/api", (req, _res, next) => {
+    const hasBody = ["POST", "PATCH", "PUT"].includes(req.method);
+    const length = Number(req.headers["content-length"] ?? 0);
+    if (hasBody && length > 0 && !req.is("application/json")) {
+      next(
+        new AppError(
+          "invalid_payload",
+          "Request body must be JSON, sent with Content-Type: application/json",
+        ),
+      );
+      return;
+    }
+    next();
+  });
 
   const serverApi = Router();
   serverApi.use(requireServerKey(context.serverApiKey));

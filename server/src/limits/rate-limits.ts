@@ -14,7 +14,8 @@ export type LimitName =
   | "typingPerSocket"
   | "eventsPerSocket"
   | "apiPerMinute"
-  | "activitiesPerMinute";
+  | "activitiesPerMinute"
+  | "createPerUser";
 
 /** Limits counted per socket live on the node that holds the socket. */
 const SOCKET_LIMITS = new Set<LimitName>([
@@ -30,6 +31,7 @@ const WINDOW_SECONDS: Record<LimitName, number> = {
   eventsPerSocket: 10,
   apiPerMinute: 60,
   activitiesPerMinute: 60,
+  createPerUser: 60,
 };
 
 const MESSAGES: Record<LimitName, string> = {
@@ -39,6 +41,7 @@ const MESSAGES: Record<LimitName, string> = {
   eventsPerSocket: "Too many events from this connection",
   apiPerMinute: "Too many requests for this API key",
   activitiesPerMinute: "Too many activity reports for this API key",
+  createPerUser: "Too many new conversations from this user",
 };
 
 /**
@@ -79,6 +82,7 @@ export class RateLimits {
       eventsPerSocket: build("eventsPerSocket"),
       apiPerMinute: build("apiPerMinute"),
       activitiesPerMinute: build("activitiesPerMinute"),
+      createPerUser: build("createPerUser"),
     };
   }
 

@@ -99,7 +99,12 @@ export interface ClientToServerEvents {
   ) => void;
   "conversation:list": (
     payload: ClientPayload<"conversation:list">,
-    ack: Ack<{ conversations: ConversationView[] }>,
+    ack: Ack<{
+      conversations: ConversationView[];
+      /** True when more conversations follow; ask again with `offset: nextOffset`. */
+      hasMore: boolean;
+      nextOffset: number;
+    }>,
   ) => void;
   "conversation:open": (
     payload: ClientPayload<"conversation:open">,

@@ -10,6 +10,7 @@ export const WIRE_LIMITS = {
   titleLength: 200,
   memberIds: 10_000,
   historyPage: 100,
+  listPage: 500,
 } as const;
 
 /**
@@ -133,7 +134,10 @@ export const schemas = {
     memberIds: z.array(userIdSchema).min(1).max(WIRE_LIMITS.memberIds),
     title: titleSchema.optional(),
   }),
-  "conversation:list": z.object({}),
+  "conversation:list": z.object({
+    offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+    limit: z.number().int().min(1).max(WIRE_LIMITS.listPage).optional(),
+  }),
   "conversation:open": z.object({ conversationId: conversationIdSchema }),
   "conversation:close": z.object({ conversationId: conversationIdSchema }),
   "conversation:history": z

@@ -106,7 +106,11 @@ export class PushService {
     );
   }
 
-  /** Records that a viewing device acknowledged the message, so no push is needed. */
+  /**
+   * Records that a viewing device acknowledged the message, so no push is
+   * scheduled now. The read position, not the ack, decides what counts as
+   * seen when the device later leaves the conversation.
+   */
   async recordSeen(recipientId: string, message: ChatMessage): Promise<void> {
     await this.record({
       userId: recipientId,

@@ -1,5 +1,10 @@
 import type { TokenService } from "../auth/tokens.js";
-import { AppError, appStates, type AppState } from "../protocol/index.js";
+import {
+  AppError,
+  appStates,
+  schemas,
+  type AppState,
+} from "../protocol/index.js";
 import { isStoreUnavailableError } from "../stores/errors.js";
 import { registerAttentionHandlers } from "./handlers/attention.js";
 import type { SocketContext } from "./handlers/context.js";
@@ -8,6 +13,12 @@ import { registerMessageHandlers } from "./handlers/messages.js";
 import { registerPreferenceHandlers } from "./handlers/preferences.js";
 import { registerTypingHandlers } from "./handlers/typing.js";
 import { type ChatServer, userRoom } from "./types.js";
+
+/**
+ * Longest delay setTimeout takes (about 24.8 days). A token valid for longer
+ * ends its socket after that time, and the client reconnects with it.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Error passed to `next` in middleware; Socket.IO sends `data` to the client's connect_error. */
 function handshakeError(
@@ -64,6 +75,7 @@ export function attachSocketHandlers(
         socket.data.userId = user.userId;
         socket.data.name = user.name;
         socket.data.initialAppState = initialAppState;
+        socket.data.tokenExpiresAt = user.expiresAt;
       })
       .then(
         () => next(),
@@ -116,17 +128,42 @@ export function attachSocketHandlers(
     // Every client event first takes a point from the socket's budget. An
     // event over it is answered rate_limited through its ack and dropped.
     socket.use((packet, next) => {
+      const ack = packet.at(-1);
+      if (!Object.hasOwn(schemas, String(packet[0]))) {
+        if (typeof ack === "function") {
+          ack({
+            ok: false,
+            error: new AppError(
+              "invalid_payload",
+              `Unknown event ${String(packet[0]).slice(0, 64)}`,
+            ).toBody(),
+          });
+        }
+        return;
+      }
       context.limits.consume("eventsPerSocket", socket.id).then(
         () => next(),
         (error: unknown) => {
-          const ack = packet.at(-1);
           if (typeof ack === "function" && error instanceof AppError) {
             ack({ ok: false, error: error.toBody() });
           }
         },
       );
     });
+    // The token's exp holds for the whole session: the socket is closed when
+    // it passes, and the client reconnects with a fresh token.
+    const expiry = setTimeout(
+      () => {
+        log.info("token expired; disconnecting");
+        socket.disconnect(true);
+      },
+      Math.min(
+        Math.max(0, socket.data.tokenExpiresAt - Date.now()),
+        MAX_TIMER_MS,
+      ),
+    );
     socket.on("disconnect", () => {
+      clearTimeout(expiry);
       void context.limits.forgetSocket(socket.id);
     });
 

@@ -11,6 +11,8 @@ export interface SocketData {
   name: string;
   /** App state the client reported in the handshake. */
   initialAppState: AppState;
+  /** Epoch milliseconds at which the token expires and the socket is disconnected. */
+  tokenExpiresAt: number;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type

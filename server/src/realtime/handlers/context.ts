@@ -20,6 +20,8 @@ export interface SocketContext {
   logger: Logger;
   typingTtlMs: number;
   limits: RateLimits;
+  /** False lets only the app's backend create conversations. */
+  clientConversationCreate: boolean;
   /** Connected sockets allowed per user. */
   connectionsPerUser: number;
 }

@@ -1,10 +1,11 @@
+import { AppError } from "../../protocol/index.js";
 import { handleEvent } from "../handle.js";
 import type { ChatSocket } from "../types.js";
 import type { SocketContext } from "./context.js";
 
 export function registerConversationHandlers(
   socket: ChatSocket,
-  { chat, fanout, logger }: SocketContext,
+  { chat, fanout, limits, logger, clientConversationCreate }: SocketContext,
 ): void {
   const { userId } = socket.data;
 
@@ -13,6 +14,13 @@ export function registerConversationHandlers(
     "conversation:create",
     logger,
     async ({ memberIds, title }) => {
+      if (!clientConversationCreate) {
+        throw new AppError(
+          "forbidden",
+          "Conversations are created by the app's backend on this server",
+        );
+      }
+      await limits.consume("createPerUser", userId);
       const { conversation, created } = await chat.createConversation(
         userId,
         memberIds,
@@ -24,8 +32,8 @@ export function registerConversationHandlers(
     },
   );
 
-  handleEvent(socket, "conversation:list", logger, async () => {
-    return { conversations: await chat.listConversations(userId) };
+  handleEvent(socket, "conversation:list", logger, async (page) => {
+    return chat.listConversations(userId, page);
   });
 
   handleEvent(socket, "conversation:history", logger, async (query) => {
