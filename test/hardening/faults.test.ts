@@ -13,6 +13,7 @@ import { startOneSignalStandIn } from "../support/onesignal-stand-in.js";
 import { startPushServer } from "../support/push.js";
 import {
   callApi,
+  connectUser,
   devToken,
   onCleanup,
   waitUntil,
@@ -194,7 +195,7 @@ describe("node crash mid-burst", () => {
       onCleanup(() => balancer.close());
 
       const first = nodes[0]!;
-      const setup = await connectClientTo(first.url, "anna");
+      const setup = await connectUser(first.url, "anna");
       const { conversation } = await requestOk(setup, "conversation:create", {
         memberIds: ["ben", "cleo"],
         title: "Crash",
@@ -276,22 +277,3 @@ describe("node crash mid-burst", () => {
     },
   );
 });
-
-async function connectClientTo(
-  url: string,
-  userId: string,
-): Promise<ClientSocket> {
-  const socket: ClientSocket = connectClient(url, {
-    auth: { token: await devToken(url, userId) },
-    transports: ["websocket"],
-    reconnection: false,
-  });
-  onCleanup(() => {
-    socket.disconnect();
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", () => resolve());
-    socket.once("connect_error", reject);
-  });
-  return socket;
-}
