@@ -691,6 +691,31 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
         expect(await stores.attention.areOnline([])).toEqual([]);
       });
 
+      it("listDevicesOf returns every user's devices", async () => {
+        const stores = factory.create();
+        await stores.attention.addDevice(device("anna", "a1"));
+        await stores.attention.addDevice(
+          device("anna", "a2", { appState: "background" }),
+        );
+        await stores.attention.addDevice(device("ben", "b1"));
+
+        const found = await stores.attention.listDevicesOf([
+          "anna",
+          "ben",
+          "cleo",
+        ]);
+
+        expect([...found.keys()].sort()).toEqual(["anna", "ben"]);
+        expect(
+          found
+            .get("anna")!
+            .map((d) => d.socketId)
+            .sort(),
+        ).toEqual(["a1", "a2"]);
+        expect(found.get("ben")!.map((d) => d.socketId)).toEqual(["b1"]);
+        expect(await stores.attention.listDevicesOf([])).toEqual(new Map());
+      });
+
       it("findViewers returns foreground open devices", async () => {
         const stores = factory.create();
         const annaPhone = device("anna", "a1", { openConversationId: "c1" });

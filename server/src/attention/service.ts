@@ -32,7 +32,8 @@ export class AttentionService {
 
   constructor(
     private readonly store: AttentionStore,
-    private readonly nodeId: string,
+    /** Node that this service records sockets for. */
+    readonly nodeId: string,
     private readonly logger: Logger,
   ) {}
 
@@ -167,6 +168,11 @@ export class AttentionService {
   ): Promise<boolean> {
     const devices = await this.store.listDevices(userId);
     return devices.some((device) => isViewing(device, conversationId));
+  }
+
+  /** Live devices of each user that has any. */
+  listDevicesOf(userIds: string[]): Promise<Map<string, DeviceAttention[]>> {
+    return this.store.listDevicesOf(userIds);
   }
 
   /** Devices, per user, viewing the conversation right now. */

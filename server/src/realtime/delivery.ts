@@ -1,4 +1,5 @@
 import type { AttentionService } from "../attention/service.js";
+import { isViewing } from "../attention/viewing.js";
 import type { Conversation, DeviceAttention } from "../stores/types.js";
 import type { Logger } from "../observability/logger.js";
 import type { ChatMessage } from "../protocol/index.js";
@@ -30,48 +31,71 @@ export class MessageDelivery {
     const recipients = conversation.memberIds.filter(
       (memberId) => memberId !== message.senderId,
     );
-    const viewers = await this.findViewers(
-      conversation.id,
-      recipients,
-      message,
-    );
-
+    const devices = await this.lookUpDevices(conversation, message);
     const rooms = conversation.memberIds.map(userRoom);
-    let broadcast = origin ? origin.to(rooms) : this.io.to(rooms);
-    if (viewers.size > 0) {
-      const viewerSockets = [...viewers.values()].flat().map((d) => d.socketId);
-      broadcast = broadcast.except(viewerSockets);
+    if (!devices) {
+      // Without attention data, everyone gets the broadcast and every
+      // recipient a push batch, which is checked again when it is due.
+      (origin ? origin.to(rooms) : this.io.to(rooms)).emit(
+        "message:new",
+        message,
+      );
+      for (const recipientId of recipients)
+        this.schedulePush(recipientId, message);
+      return;
     }
-    broadcast.emit("message:new", message);
+
+    const viewers = new Map<string, DeviceAttention[]>();
+    const viewerSockets: string[] = [];
+    let otherDevices = 0;
+    let remote = false;
+    for (const [userId, list] of devices) {
+      for (const device of list) {
+        if (device.socketId === origin?.id) continue;
+        if (userId !== message.senderId && isViewing(device, conversation.id)) {
+          viewers.set(userId, [...(viewers.get(userId) ?? []), device]);
+          viewerSockets.push(device.socketId);
+          continue;
+        }
+        otherDevices++;
+        if (device.nodeId !== this.attention.nodeId) remote = true;
+      }
+    }
+
+    // One broadcast, encoded once, to every device that is not a viewer.
+    // When all of them are on this node it skips the adapter, so nothing is
+    // published to the other nodes. A device that connects meanwhile on
+    // another node fetches the message with its resync.
+    if (otherDevices > 0) {
+      let broadcast = origin ? origin.to(rooms) : this.io.to(rooms);
+      if (viewerSockets.length > 0) broadcast = broadcast.except(viewerSockets);
+      if (!remote) broadcast = broadcast.local;
+      broadcast.emit("message:new", message);
+    }
 
     for (const recipientId of recipients) {
-      const devices = viewers.get(recipientId);
-      if (devices) {
-        this.awaitViewerAck(recipientId, devices, message);
-      } else {
-        this.schedulePush(recipientId, message);
-      }
+      const viewing = viewers.get(recipientId);
+      if (viewing) this.awaitViewerAck(recipientId, viewing, message);
+      else this.schedulePush(recipientId, message);
     }
   }
 
   /**
-   * Looks up viewing devices. When the attention store fails, every
-   * recipient is treated as not viewing: a push is then checked again when
-   * it is due, while a wrongly skipped push would be lost.
+   * Reads the live devices of every member, or returns null when the
+   * attention store fails, so delivery falls back to a plain broadcast.
    */
-  private async findViewers(
-    conversationId: string,
-    recipients: string[],
+  private async lookUpDevices(
+    conversation: Conversation,
     message: ChatMessage,
-  ): Promise<Map<string, DeviceAttention[]>> {
+  ): Promise<Map<string, DeviceAttention[]> | null> {
     try {
-      return await this.attention.findViewers(conversationId, recipients);
+      return await this.attention.listDevicesOf(conversation.memberIds);
     } catch (error) {
       this.logger.error(
-        { err: error, conversationId, messageId: message.id },
-        "looking up viewers failed; treating every recipient as not viewing",
+        { err: error, conversationId: conversation.id, messageId: message.id },
+        "looking up devices failed; broadcasting to all and scheduling every push",
       );
-      return new Map();
+      return null;
     }
   }
 

@@ -128,6 +128,8 @@ export interface AttentionStore {
   listDevices(userId: string): Promise<DeviceAttention[]>;
   /** Online flags in the order of `userIds`. */
   areOnline(userIds: string[]): Promise<boolean[]>;
+  /** Live devices of each user that has any, in one read; users without devices are left out. */
+  listDevicesOf(userIds: string[]): Promise<Map<string, DeviceAttention[]>>;
   /** Devices, per user, that are viewing the conversation right now (see isViewing). */
   findViewers(
     conversationId: string,

@@ -53,6 +53,20 @@ export class MemoryAttentionStore implements AttentionStore {
     return userIds.map((userId) => this.byUser.has(userId));
   }
 
+  async listDevicesOf(userIds: string[]) {
+    const result = new Map<string, DeviceAttention[]>();
+    for (const userId of userIds) {
+      const devices = this.byUser.get(userId);
+      if (devices) {
+        result.set(
+          userId,
+          [...devices.values()].map((device) => ({ ...device })),
+        );
+      }
+    }
+    return result;
+  }
+
   async findViewers(conversationId: string, userIds: string[]) {
     const viewers = new Map<string, DeviceAttention[]>();
     for (const userId of userIds) {

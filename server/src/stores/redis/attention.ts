@@ -135,6 +135,20 @@ export class RedisAttentionStore implements AttentionStore {
     );
   }
 
+  /** Reads every user's devices in one pipelined round trip. */
+  async listDevicesOf(userIds: string[]) {
+    const result = new Map<string, DeviceAttention[]>();
+    if (userIds.length === 0) return result;
+    const pipeline = this.redis.pipeline();
+    for (const userId of userIds) pipeline.hvals(this.keys.devices(userId));
+    const replies = pipelineReplies(await pipeline.exec());
+    userIds.forEach((userId, index) => {
+      const devices = this.liveDevices(replies[index] as string[]);
+      if (devices.length > 0) result.set(userId, devices);
+    });
+    return result;
+  }
+
   /** Reads every user's devices in one pipelined round trip and filters them with isViewing. */
   async findViewers(conversationId: string, userIds: string[]) {
     const viewers = new Map<string, DeviceAttention[]>();
