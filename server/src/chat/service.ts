@@ -25,12 +25,16 @@ export interface Sender {
 
 const DEFAULT_HISTORY_PAGE = 50;
 const DEFAULT_LIST_PAGE = 100;
+/** Conversations kept in the in-process cache of each node. */
+const CONVERSATION_CACHE_SIZE = 10_000;
 
 /**
  * Conversations, messages and read positions: the rules that do not depend
  * on sockets. Socket handlers and HTTP routes call it, then fan out.
  */
 export class ChatService {
+  private readonly conversationCache = new Map<string, Conversation>();
+
   constructor(
     private readonly stores: Stores,
     private readonly limits: ChatLimits,
@@ -87,12 +91,32 @@ export class ChatService {
     return result;
   }
 
+  /**
+   * Reads a conversation through a small in-process cache. Membership never
+   * changes after creation, so a cached conversation is never stale, and a
+   * node saves a store round trip on every message.
+   */
+  private async getConversation(id: string): Promise<Conversation | null> {
+    const cached = this.conversationCache.get(id);
+    if (cached) return cached;
+    const conversation = await this.stores.conversations.get(id);
+    if (!conversation) return null;
+    this.conversationCache.set(id, conversation);
+    if (this.conversationCache.size > CONVERSATION_CACHE_SIZE) {
+      // Maps iterate in insertion order, so this drops the oldest entry.
+      this.conversationCache.delete(
+        this.conversationCache.keys().next().value!,
+      );
+    }
+    return conversation;
+  }
+
   /** Returns the conversation when `userId` is a member; not_found or forbidden otherwise. */
   async requireMembership(
     userId: string,
     conversationId: string,
   ): Promise<Conversation> {
-    const conversation = await this.stores.conversations.get(conversationId);
+    const conversation = await this.getConversation(conversationId);
     if (!conversation)
       throw new AppError(
         "not_found",
@@ -119,6 +143,8 @@ export class ChatService {
     conversation: Conversation;
     message: ChatMessage;
     duplicate: boolean;
+    /** Settles when the sender's read position is stored; await it with the fan-out. */
+    ownRead: Promise<void>;
   }> {
     if (payload.text.length > this.limits.messageMaxLength) {
       throw new AppError(
@@ -139,13 +165,12 @@ export class ChatService {
       clientMessageId: payload.clientMessageId,
       createdAt: new Date().toISOString(),
     });
-    if (!duplicate)
-      await this.stores.reads.markRead(
-        sender.userId,
-        conversation.id,
-        message.seq,
-      );
-    return { conversation, message, duplicate };
+    const ownRead = duplicate
+      ? Promise.resolve()
+      : this.stores.reads
+          .markRead(sender.userId, conversation.id, message.seq)
+          .then(() => undefined);
+    return { conversation, message, duplicate, ownRead };
   }
 
   /**

@@ -56,10 +56,15 @@ export async function createBackend(
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    // Commands issued in one event-loop tick go out in one write.
+    enableAutoPipelining: true,
     connectionName: `chat-${nodeId}`,
   });
   const publisher = redis.duplicate();
-  const subscriber = redis.duplicate({ enableOfflineQueue: true });
+  const subscriber = redis.duplicate({
+    enableOfflineQueue: true,
+    enableAutoPipelining: false,
+  });
   const connections = [redis, publisher, subscriber];
   for (const [index, connection] of connections.entries()) {
     watchConnection(

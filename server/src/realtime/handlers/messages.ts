@@ -20,10 +20,8 @@ export function registerMessageHandlers(
   handleEvent(socket, "message:send", logger, async (payload) => {
     await limits.consume("sendPerSocket", socket.id);
     await limits.consume("sendPerUser", userId);
-    const { conversation, message, duplicate } = await chat.sendMessage(
-      { userId, name },
-      payload,
-    );
+    const { conversation, message, duplicate, ownRead } =
+      await chat.sendMessage({ userId, name }, payload);
     if (duplicate) {
       logger.debug(
         {
@@ -36,7 +34,10 @@ export function registerMessageHandlers(
       );
     } else {
       metrics.messagesSent.inc();
-      await delivery.deliver(conversation, message, socket);
+      await Promise.all([
+        ownRead,
+        delivery.deliver(conversation, message, socket),
+      ]);
     }
     return {
       id: message.id,
