@@ -197,11 +197,11 @@ export interface PushConfig {
   requestTimeoutMs: number;
   /** Retries after the first attempt for 429, 5xx, timeouts and network errors. */
   maxRetries: number;
-  /** First retry delay in ms; it doubles on each retry unless Retry-After says otherwise. */
+  /** First retry delay in ms; it doubles on each retry unless Retry-After sets the delay. */
   retryBaseMs: number;
   /** Quiet time in ms after the last message of a burst before its push fires. */
   debounceMs: number;
-  /** Longest time in ms from the first unpushed message to its push. */
+  /** Maximum time in ms from the first unpushed message to its push. */
   maxWaitMs: number;
   /** Time in ms a viewing device has to ack `message:new` before a push is scheduled anyway. */
   ackTimeoutMs: number;
@@ -276,7 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     nodeEnv: vars.NODE_ENV,
     // With the public dev secrets anyone who reaches the server could mint
-    // tokens, so it listens on loopback only unless HOST says otherwise.
+    // tokens, so it listens on loopback only unless HOST is set.
     host: vars.HOST ?? (usesDevSecrets ? "127.0.0.1" : "0.0.0.0"),
     port: vars.PORT,
     auth: {

@@ -15,7 +15,7 @@ export const activityObjectTypes = [
 ] as const;
 export type ActivityObjectType = (typeof activityObjectTypes)[number];
 
-/** Longest batch accepted by POST /api/activities. */
+/** Maximum number of reports in one POST /api/activities. */
 export const MAX_ACTIVITY_BATCH = 100;
 
 export const ACTIVITY_LIMITS = {
@@ -35,7 +35,7 @@ const titleSchema = readableText(ACTIVITY_LIMITS.titleLength).transform(
 );
 
 /**
- * Where the object is taken from when only flat `<type>_id` fields are given,
+ * Order in which flat `<type>_id` fields are tried for the object,
  * most specific first. A comment report carries the new comment's id and
  * the id of what was commented on; the object is the latter.
  */

@@ -158,7 +158,7 @@ export class ActivityService {
     return { status: "accepted", activityId, delivery: "push_scheduled" };
   }
 
-  /** A device that is in the foreground and answering shows in-app notifications. */
+  /** Returns whether a device is in the foreground and responding, so in-app notifications show. */
   private async isInForeground(userId: string): Promise<boolean> {
     const devices = await this.deps.attention.listDevices(userId);
     return devices.some(

@@ -241,7 +241,7 @@ export class ChatService {
     };
   }
 
-  /** Builds each conversation as `userId` sees it: last message, unread count, online members. */
+  /** Builds each conversation from the point of view of `userId`: last message, unread count, online members. */
   async viewsFor(
     userId: string,
     conversations: Conversation[],

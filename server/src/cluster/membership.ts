@@ -123,7 +123,7 @@ export class NodeMembership {
       .exec();
     if (!replies) throw new Error("heartbeat transaction was aborted");
     const dead = replies[1]?.[1] as string[];
-    // Right after an outage, leases that ran out during it say nothing yet.
+    // Right after an outage, leases that ran out during it do not show who is dead.
     this.deadNodes = now < this.sweepAfter ? new Set() : new Set(dead);
 
     if (this.needsRestore) {

@@ -17,7 +17,7 @@ type ItemResult =
   | { index: number; status: "rejected" | "failed"; error: ErrorBody };
 
 /**
- * POST /api/activities. A single report is answered with its result, or 400
+ * POST /api/activities. A single report gets its result, or 400
  * when it is invalid. A batch (an array or `{ activities }`) is processed
  * item by item: a bad item is reported in its result and the others still
  * go through, and the status is 207 when any item was not accepted.

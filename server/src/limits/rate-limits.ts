@@ -17,7 +17,7 @@ export type LimitName =
   | "activitiesPerMinute"
   | "createPerUser";
 
-/** Limits counted per socket live on the node that holds the socket. */
+/** Limits counted per socket live on the node that the socket is connected to. */
 const SOCKET_LIMITS = new Set<LimitName>([
   "sendPerSocket",
   "typingPerSocket",

@@ -15,7 +15,7 @@ import { registerTypingHandlers } from "./handlers/typing.js";
 import { type ChatServer, userRoom } from "./types.js";
 
 /**
- * Longest delay setTimeout takes (about 24.8 days). A token valid for longer
+ * Maximum delay of setTimeout (about 24.8 days). A token valid for longer
  * ends its socket after that time, and the client reconnects with it.
  */
 const MAX_TIMER_MS = 2 ** 31 - 1;

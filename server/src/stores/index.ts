@@ -28,7 +28,7 @@ const ERROR_LOG_INTERVAL_MS = 5000;
 
 /**
  * Picks the store implementations for the config: memory without
- * REDIS_URL, Redis with it. The only module that knows which is in use.
+ * REDIS_URL, Redis with it. No other module depends on which is in use.
  */
 export async function createBackend(
   config: Config,
@@ -141,7 +141,7 @@ function watchConnection(connection: Redis, role: string, logger: Logger) {
   connection.on("ready", () => logger.info({ role }, "Redis connection ready"));
 }
 
-/** The URL without its password, for messages and logs. */
+/** Returns the URL without its password, for messages and logs. */
 export function redactUrl(url: string): string {
   const parsed = new URL(url);
   if (parsed.password) parsed.password = "***";

@@ -227,7 +227,7 @@ export const PUSH_BATCH_ACTORS_KEPT = 100;
 export interface PushTiming {
   /** Time in ms from the newest item to the push. */
   debounceMs: number;
-  /** Cap in ms from the first item to the push, whatever the debounce says. */
+  /** Cap in ms from the first item to the push, whatever the debounce requests. */
   maxWaitMs: number;
 }
 
@@ -250,7 +250,7 @@ export interface PushQueue {
   /** Adds the item to its batch, creating the batch, and moves the batch's due time. */
   add(entry: PushQueueEntry, timing: PushTiming, now: number): Promise<void>;
   /**
-   * Deletes the batch of `key` when it holds nothing newer than `upToSeq`;
+   * Deletes the batch of `key` when it contains nothing newer than `upToSeq`;
    * without `upToSeq` it deletes the batch outright. Returns whether a batch was deleted.
    */
   cancel(key: string, upToSeq?: number): Promise<boolean>;

@@ -32,7 +32,7 @@ export function nodeSocketMember(userId: string, socketId: string): string {
  */
 export class RedisAttentionStore implements AttentionStore {
   /**
-   * @param isNodeAlive tells whether the node that holds a socket still has
+   * @param isNodeAlive returns whether the node that holds a socket still has
    *   its lease. Entries of dead nodes are left out of every read until a
    *   live node removes them.
    */
