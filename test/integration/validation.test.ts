@@ -192,6 +192,11 @@ describe("handshake", () => {
       .setSubject("anna")
       .setExpirationTime("1h")
       .sign(new TextEncoder().encode("another-secret-of-thirty-two-chars!!"));
+    const wrongAlgorithm = await new SignJWT({})
+      .setProtectedHeader({ alg: "HS512" })
+      .setSubject("anna")
+      .setExpirationTime("1h")
+      .sign(secret);
     const badSubject = await new SignJWT({})
       .setProtectedHeader({ alg: "HS256" })
       .setSubject("has space")
@@ -207,6 +212,7 @@ describe("handshake", () => {
       expired,
       noExpiry,
       wrongSecret,
+      wrongAlgorithm,
       badSubject,
     };
     for (const [name, token] of Object.entries(cases)) {
