@@ -9,32 +9,30 @@ import type { Config } from "../config.js";
 import { AppError } from "../protocol/index.js";
 
 export type LimitName =
-  | "sendPerUser"
-  | "sendPerSocket"
-  | "typingPerSocket"
-  | "eventsPerSocket"
-  | "apiPerMinute"
-  | "activitiesPerMinute"
-  | "createPerUser";
+  "sendPerUser" | "apiPerMinute" | "activitiesPerMinute" | "createPerUser";
 
-/** Limits counted per socket live on the node that the socket is connected to. */
-const SOCKET_LIMITS = new Set<LimitName>([
-  "sendPerSocket",
-  "typingPerSocket",
-  "eventsPerSocket",
-]);
+export type SocketLimitName =
+  "sendPerSocket" | "typingPerSocket" | "eventsPerSocket";
+
+/** Window of every per-socket limit, in ms. */
+const SOCKET_WINDOW_MS = 10_000;
+
+interface SocketWindow {
+  /** Epoch ms at which the current window started. */
+  start: number;
+  sendPerSocket: number;
+  typingPerSocket: number;
+  eventsPerSocket: number;
+}
 
 const WINDOW_SECONDS: Record<LimitName, number> = {
   sendPerUser: 10,
-  sendPerSocket: 10,
-  typingPerSocket: 10,
-  eventsPerSocket: 10,
   apiPerMinute: 60,
   activitiesPerMinute: 60,
   createPerUser: 60,
 };
 
-const MESSAGES: Record<LimitName, string> = {
+const MESSAGES: Record<LimitName | SocketLimitName, string> = {
   sendPerUser: "Too many messages from this user",
   sendPerSocket: "Too many messages from this connection",
   typingPerSocket: "Too many typing updates from this connection",
@@ -45,17 +43,19 @@ const MESSAGES: Record<LimitName, string> = {
 };
 
 /**
- * Fixed-window rate limits from rate-limiter-flexible. Per-socket limits are
- * kept in memory. Per-user and per-key limits are kept in Redis in a
- * cluster, so they hold across nodes, with an in-memory limiter standing in
- * while Redis is away.
+ * Fixed-window rate limits. Per-socket limits are plain counters on the
+ * node that the socket is connected to, checked without a promise on every
+ * event. Per-user and per-key limits come from rate-limiter-flexible: in
+ * Redis in a cluster, so they hold across nodes, with an in-memory limiter
+ * standing in while Redis is away.
  */
 export class RateLimits {
   private readonly limiters: Record<LimitName, RateLimiterAbstract>;
   private readonly memoryLimiters: RateLimiterMemory[] = [];
+  private readonly socketWindows = new Map<string, SocketWindow>();
 
   constructor(
-    limits: Config["rateLimits"],
+    private readonly limits: Config["rateLimits"],
     redis: { client: Redis; prefix: string } | null,
   ) {
     const build = (name: LimitName): RateLimiterAbstract => {
@@ -66,7 +66,7 @@ export class RateLimits {
       };
       const memory = new RateLimiterMemory(options);
       this.memoryLimiters.push(memory);
-      if (!redis || SOCKET_LIMITS.has(name)) return memory;
+      if (!redis) return memory;
       return new RateLimiterRedis({
         ...options,
         storeClient: redis.client,
@@ -77,9 +77,6 @@ export class RateLimits {
     };
     this.limiters = {
       sendPerUser: build("sendPerUser"),
-      sendPerSocket: build("sendPerSocket"),
-      typingPerSocket: build("typingPerSocket"),
-      eventsPerSocket: build("eventsPerSocket"),
       apiPerMinute: build("apiPerMinute"),
       activitiesPerMinute: build("activitiesPerMinute"),
       createPerUser: build("createPerUser"),
@@ -102,16 +99,38 @@ export class RateLimits {
     }
   }
 
+  /** Takes one point from a per-socket limit; throws rate_limited with a retry hint when none are left. */
+  takeForSocket(name: SocketLimitName, socketId: string): void {
+    const now = Date.now();
+    let window = this.socketWindows.get(socketId);
+    if (!window || now - window.start >= SOCKET_WINDOW_MS) {
+      window = {
+        start: now,
+        sendPerSocket: 0,
+        typingPerSocket: 0,
+        eventsPerSocket: 0,
+      };
+      this.socketWindows.set(socketId, window);
+    }
+    window[name] += 1;
+    if (window[name] > this.limits[name]) {
+      const retryAfterMs = window.start + SOCKET_WINDOW_MS - now;
+      throw new AppError(
+        "rate_limited",
+        `${MESSAGES[name]}; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+        retryAfterMs,
+      );
+    }
+  }
+
   /** Forgets a socket's counters when it disconnects. */
-  async forgetSocket(socketId: string): Promise<void> {
-    await Promise.all(
-      [...SOCKET_LIMITS].map((name) => this.limiters[name].delete(socketId)),
-    );
+  forgetSocket(socketId: string): void {
+    this.socketWindows.delete(socketId);
   }
 
   /** Keys held by the in-memory limiters; the churn test expects it back at zero. */
   get memoryEntries(): number {
-    let total = 0;
+    let total = this.socketWindows.size;
     for (const limiter of this.memoryLimiters) {
       const storage = (
         limiter as unknown as {

@@ -32,6 +32,10 @@ import { isMuted, isQuiet } from "./preferences.js";
 
 /** Window of PUSH_MAX_PER_USER_PER_MINUTE, in ms. */
 const BUDGET_WINDOW_MS = 60_000;
+/** Seen messages coalesced into one suppressed_viewing decision at most. */
+const SEEN_FLUSH_COUNT = 100;
+/** Time in ms after the first seen message at which its decision is recorded. */
+const SEEN_FLUSH_MS = 1000;
 /** Newest unseen messages fetched to render a push. */
 const MESSAGES_RENDERED = 20;
 
@@ -61,6 +65,16 @@ export function conversationThreadId(conversationId: string): string {
 export class PushService {
   private readonly timing: { debounceMs: number; maxWaitMs: number };
   private readonly handlers = new Map<PushBatch["kind"], BatchHandler>();
+  private readonly seenPending = new Map<
+    string,
+    {
+      userId: string;
+      topic: string;
+      count: number;
+      lastItemId: string;
+      timer: NodeJS.Timeout;
+    }
+  >();
 
   constructor(private readonly deps: PushServiceDeps) {
     this.timing = {
@@ -110,16 +124,54 @@ export class PushService {
    * Records that a viewing device acknowledged the message, so no push is
    * scheduled now. The read position, not the ack, decides what counts as
    * seen when the device later leaves the conversation.
+   *
+   * A chat on screen acks every message, so these decisions are coalesced
+   * per recipient and conversation: one log entry with the count covers up
+   * to SEEN_FLUSH_COUNT messages or SEEN_FLUSH_MS, which keeps a store write
+   * off each message.
    */
-  async recordSeen(recipientId: string, message: ChatMessage): Promise<void> {
-    await this.record({
+  recordSeen(recipientId: string, message: ChatMessage): void {
+    const key = `${recipientId}\u0000${message.conversationId}`;
+    const pending = this.seenPending.get(key);
+    if (pending) {
+      pending.count += 1;
+      pending.lastItemId = message.id;
+      if (pending.count >= SEEN_FLUSH_COUNT) this.flushSeen(key);
+      return;
+    }
+    const timer = setTimeout(() => this.flushSeen(key), SEEN_FLUSH_MS);
+    timer.unref();
+    this.seenPending.set(key, {
       userId: recipientId,
-      kind: "message",
       topic: message.conversationId,
-      reason: "suppressed_viewing",
       count: 1,
       lastItemId: message.id,
+      timer,
     });
+  }
+
+  private flushSeen(key: string): void {
+    const pending = this.seenPending.get(key);
+    if (!pending) return;
+    this.seenPending.delete(key);
+    clearTimeout(pending.timer);
+    this.record({
+      userId: pending.userId,
+      kind: "message",
+      topic: pending.topic,
+      reason: "suppressed_viewing",
+      count: pending.count,
+      lastItemId: pending.lastItemId,
+    }).catch((error: unknown) =>
+      this.deps.logger.error(
+        {
+          err: error,
+          recipientId: pending.userId,
+          conversationId: pending.topic,
+        },
+        "recording seen messages failed",
+      ),
+    );
   }
 
   /** Cancels the pending push of a conversation once the user has read all of it. */
@@ -388,10 +440,10 @@ export class PushService {
 
   async record(decision: Omit<PushDecision, "at">): Promise<void> {
     const entry: PushDecision = { at: new Date().toISOString(), ...decision };
-    this.deps.metrics.pushDecisions.inc({
-      kind: entry.kind,
-      reason: entry.reason,
-    });
+    this.deps.metrics.pushDecisions.inc(
+      { kind: entry.kind, reason: entry.reason },
+      entry.count,
+    );
     this.deps.logger.info(
       {
         recipientId: entry.userId,
@@ -408,6 +460,7 @@ export class PushService {
   }
 
   async close(): Promise<void> {
+    for (const key of [...this.seenPending.keys()]) this.flushSeen(key);
     await this.deps.pushStores.queue.close();
     this.deps.sender.close();
   }

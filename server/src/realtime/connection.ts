@@ -141,14 +141,15 @@ export function attachSocketHandlers(
         }
         return;
       }
-      context.limits.consume("eventsPerSocket", socket.id).then(
-        () => next(),
-        (error: unknown) => {
-          if (typeof ack === "function" && error instanceof AppError) {
-            ack({ ok: false, error: error.toBody() });
-          }
-        },
-      );
+      try {
+        context.limits.takeForSocket("eventsPerSocket", socket.id);
+      } catch (error) {
+        if (typeof ack === "function" && error instanceof AppError) {
+          ack({ ok: false, error: error.toBody() });
+        }
+        return;
+      }
+      next();
     });
     // The token's exp holds for the whole session: the socket is closed when
     // it passes, and the client reconnects with a fresh token.
@@ -164,7 +165,7 @@ export function attachSocketHandlers(
     );
     socket.on("disconnect", () => {
       clearTimeout(expiry);
-      void context.limits.forgetSocket(socket.id);
+      context.limits.forgetSocket(socket.id);
     });
 
     const socketContext = { ...context, logger: log };

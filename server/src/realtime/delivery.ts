@@ -111,13 +111,7 @@ export class MessageDelivery {
       }),
     );
     Promise.any(acks).then(
-      () =>
-        this.push.recordSeen(recipientId, message).catch((error: unknown) => {
-          this.logger.error(
-            { err: error, recipientId, messageId: message.id },
-            "recording a seen message failed",
-          );
-        }),
+      () => this.push.recordSeen(recipientId, message),
       () => {
         this.logger.info(
           {

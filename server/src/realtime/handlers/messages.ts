@@ -18,7 +18,7 @@ export function registerMessageHandlers(
   const { userId, name } = socket.data;
 
   handleEvent(socket, "message:send", logger, async (payload) => {
-    await limits.consume("sendPerSocket", socket.id);
+    limits.takeForSocket("sendPerSocket", socket.id);
     await limits.consume("sendPerUser", userId);
     const { conversation, message, duplicate, ownRead } =
       await chat.sendMessage({ userId, name }, payload);

@@ -38,7 +38,7 @@ export function registerTypingHandlers(
     "typing",
     logger,
     async ({ conversationId, isTyping }) => {
-      await limits.consume("typingPerSocket", socket.id);
+      limits.takeForSocket("typingPerSocket", socket.id);
       const conversation = await chat.requireMembership(userId, conversationId);
       if (!isTyping) {
         if (active?.conversationId === conversationId) stop();
