@@ -157,6 +157,7 @@ export function createApp({
     attention,
     push,
     config.push.ackTimeoutMs,
+    backend.bus,
     logger.child({ module: "delivery" }),
   );
 
@@ -227,6 +228,7 @@ export function createApp({
         attention.removeStale(userId, socketId),
       restoreLocalDevices: () => attention.restoreLocalDevices(),
     });
+    await delivery.start();
     return new Promise<number>((resolve, reject) => {
       httpServer.once("error", reject);
       httpServer.listen(config.port, config.host, () => {
@@ -257,6 +259,7 @@ export function createApp({
         config.shutdownTimeoutMs,
       );
       await push.close();
+      await backend.bus?.stop();
       await backend.membership?.stop();
       await stores.close();
       await backend.close();

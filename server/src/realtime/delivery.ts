@@ -1,18 +1,26 @@
 import type { AttentionService } from "../attention/service.js";
 import { isViewing } from "../attention/viewing.js";
-import type { Conversation, DeviceAttention } from "../stores/types.js";
+import type { DeliveryRequest, NodeBus } from "../cluster/node-bus.js";
 import type { Logger } from "../observability/logger.js";
 import type { ChatMessage } from "../protocol/index.js";
 import type { PushService } from "../push/service.js";
+import type { Conversation, DeviceAttention } from "../stores/types.js";
 import { type ChatServer, type ChatSocket, userRoom } from "./types.js";
+
+type Viewer = Pick<DeviceAttention, "userId" | "socketId">;
 
 /**
  * Fans a new message out to every member's devices and hands the push
  * decision to the push service. Devices that are viewing the conversation
  * get the message with an ack request. When one of them acks within
- * `ackTimeoutMs`, the recipient has seen it. Otherwise (half-dead socket,
+ * `ackTimeoutMs`, the recipient is reading. Otherwise (half-dead socket,
  * frozen app) the message goes to the push batch like for any recipient
  * who is not viewing.
+ *
+ * The sender's node looks up every member's devices once. It writes to its
+ * own sockets directly and sends one request per other node that holds a
+ * device (see NodeBus); that node writes to its sockets and waits for its
+ * viewers' acks.
  */
 export class MessageDelivery {
   constructor(
@@ -20,8 +28,14 @@ export class MessageDelivery {
     private readonly attention: AttentionService,
     private readonly push: PushService,
     private readonly ackTimeoutMs: number,
+    private readonly bus: NodeBus | null,
     private readonly logger: Logger,
   ) {}
+
+  /** Subscribes to delivery requests from other nodes, in a cluster. */
+  async start(): Promise<void> {
+    await this.bus?.start((request) => this.deliverLocally(request));
+  }
 
   async deliver(
     conversation: Conversation,
@@ -32,52 +46,88 @@ export class MessageDelivery {
       (memberId) => memberId !== message.senderId,
     );
     const devices = await this.lookUpDevices(conversation, message);
-    const rooms = conversation.memberIds.map(userRoom);
     if (!devices) {
       // Without attention data, everyone gets the broadcast and every
       // recipient a push batch, which is checked again when it is due.
+      const rooms = conversation.memberIds.map(userRoom);
       (origin ? origin.to(rooms) : this.io.to(rooms)).emit(
         "message:new",
         message,
       );
-      for (const recipientId of recipients)
+      for (const recipientId of recipients) {
         this.schedulePush(recipientId, message);
+      }
       return;
     }
 
-    const viewers = new Map<string, DeviceAttention[]>();
-    const viewerSockets: string[] = [];
-    let otherDevices = 0;
-    let remote = false;
+    const byNode = new Map<string, DeliveryRequest>();
+    const viewing = new Set<string>();
     for (const [userId, list] of devices) {
       for (const device of list) {
         if (device.socketId === origin?.id) continue;
-        if (userId !== message.senderId && isViewing(device, conversation.id)) {
-          viewers.set(userId, [...(viewers.get(userId) ?? []), device]);
-          viewerSockets.push(device.socketId);
-          continue;
+        let request = byNode.get(device.nodeId);
+        if (!request) {
+          request = { message, sockets: [], viewers: [] };
+          byNode.set(device.nodeId, request);
         }
-        otherDevices++;
-        if (device.nodeId !== this.attention.nodeId) remote = true;
+        if (userId !== message.senderId && isViewing(device, conversation.id)) {
+          request.viewers.push({ userId, socketId: device.socketId });
+          viewing.add(userId);
+        } else {
+          request.sockets.push(device.socketId);
+        }
       }
     }
 
-    // One broadcast, encoded once, to every device that is not a viewer.
-    // When all of them are on this node it skips the adapter, so nothing is
-    // published to the other nodes. A device that connects meanwhile on
-    // another node fetches the message with its resync.
-    if (otherDevices > 0) {
-      let broadcast = origin ? origin.to(rooms) : this.io.to(rooms);
-      if (viewerSockets.length > 0) broadcast = broadcast.except(viewerSockets);
-      if (!remote) broadcast = broadcast.local;
-      broadcast.emit("message:new", message);
+    for (const [nodeId, request] of byNode) {
+      if (nodeId === this.attention.nodeId) this.deliverLocally(request);
+      else this.sendToNode(nodeId, request);
     }
-
     for (const recipientId of recipients) {
-      const viewing = viewers.get(recipientId);
-      if (viewing) this.awaitViewerAck(recipientId, viewing, message);
-      else this.schedulePush(recipientId, message);
+      if (!viewing.has(recipientId)) this.schedulePush(recipientId, message);
     }
+  }
+
+  /** Writes the message to this node's sockets and waits for its viewers' acks. */
+  private deliverLocally({ message, sockets, viewers }: DeliveryRequest): void {
+    if (sockets.length > 0) {
+      // Socket ids are rooms of their own, so this is one encode for all of them.
+      this.io.local.to(sockets).emit("message:new", message);
+    }
+    const byUser = new Map<string, Viewer[]>();
+    for (const viewer of viewers) {
+      byUser.set(viewer.userId, [...(byUser.get(viewer.userId) ?? []), viewer]);
+    }
+    for (const [userId, devices] of byUser) {
+      this.awaitViewerAck(userId, devices, message);
+    }
+  }
+
+  private sendToNode(nodeId: string, request: DeliveryRequest): void {
+    const { message } = request;
+    const fallBack = (reason: string) => {
+      // The node did not take the request, so its viewers cannot ack.
+      const users = new Set(request.viewers.map((viewer) => viewer.userId));
+      this.logger.warn(
+        { nodeId, messageId: message.id, viewers: users.size, reason },
+        "delivery request reached no node; scheduling pushes for its viewers",
+      );
+      for (const userId of users) this.schedulePush(userId, message);
+    };
+    if (!this.bus) {
+      // Only a misconfiguration gets here: another node without a bus.
+      this.io.to(request.sockets).emit("message:new", message);
+      fallBack("no node bus");
+      return;
+    }
+    this.bus.send(nodeId, request).then(
+      (receivers) => {
+        if (receivers === 0 && request.viewers.length > 0) {
+          fallBack("node not subscribed");
+        }
+      },
+      (error: unknown) => fallBack((error as Error).message),
+    );
   }
 
   /**
@@ -101,14 +151,16 @@ export class MessageDelivery {
 
   private awaitViewerAck(
     recipientId: string,
-    devices: DeviceAttention[],
+    devices: Viewer[],
     message: ChatMessage,
   ): void {
     const acks = devices.map((device) =>
-      this.emitWithAck(device, message).catch(async (error: unknown) => {
-        await this.attention.markAckMissed(device.userId, device.socketId);
-        throw error;
-      }),
+      this.emitWithAck(device.socketId, message).catch(
+        async (error: unknown) => {
+          await this.attention.markAckMissed(device.userId, device.socketId);
+          throw error;
+        },
+      ),
     );
     Promise.any(acks).then(
       () => this.push.recordSeen(recipientId, message),
@@ -126,28 +178,22 @@ export class MessageDelivery {
     );
   }
 
-  /** Resolves when the device acks `message:new`; rejects after ackTimeoutMs. */
-  private emitWithAck(
-    device: DeviceAttention,
-    message: ChatMessage,
-  ): Promise<void> {
-    const local = this.io.sockets.sockets.get(device.socketId);
-    // A socket on this node is reached directly; one on another node through the adapter.
-    const target = (local ?? this.io.to(device.socketId)).timeout(
-      this.ackTimeoutMs,
-    );
+  /**
+   * Resolves when a socket of this node acks `message:new`; rejects after
+   * ackTimeoutMs, or at once when the socket is gone.
+   */
+  private emitWithAck(socketId: string, message: ChatMessage): Promise<void> {
+    const socket = this.io.sockets.sockets.get(socketId);
+    if (!socket) return Promise.reject(new Error("socket gone"));
+    const target = socket.timeout(this.ackTimeoutMs);
     const emit = target.emit.bind(target) as unknown as (
       event: "message:new",
       message: ChatMessage,
-      ack: (error: Error | null, responses?: unknown[]) => void,
+      ack: (error: Error | null) => void,
     ) => void;
     return new Promise((resolve, reject) => {
-      emit("message:new", message, (error, responses) => {
-        // A broadcast that reached no socket (it closed meanwhile) calls back
-        // with no error and no responses: that is no ack either.
+      emit("message:new", message, (error) => {
         if (error) reject(error);
-        else if (!local && responses?.length === 0)
-          reject(new Error("socket gone"));
         else resolve();
       });
     });

@@ -1,6 +1,7 @@
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
 import { NodeMembership } from "../cluster/membership.js";
+import { NodeBus } from "../cluster/node-bus.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../observability/logger.js";
 import { createMemoryStores } from "./memory/index.js";
@@ -17,6 +18,8 @@ export interface Backend {
   /** Socket.IO adapter that carries broadcasts between nodes; undefined in memory mode. */
   adapter?: ReturnType<typeof createAdapter>;
   membership: NodeMembership | null;
+  /** Node-to-node delivery requests; null in memory mode. */
+  bus: NodeBus | null;
   /** Redis connection and key prefix for cluster-wide rate limits; null in memory mode. */
   rateLimitStore: { client: Redis; prefix: string } | null;
   /** Closes what the backend opened; stores must be closed first. */
@@ -43,6 +46,7 @@ export async function createBackend(
         decisionLogLimit: config.push.decisionLogLimit,
       }),
       membership: null,
+      bus: null,
       rateLimitStore: null,
       close: async () => {},
     };
@@ -65,11 +69,15 @@ export async function createBackend(
     enableOfflineQueue: true,
     enableAutoPipelining: false,
   });
-  const connections = [redis, publisher, subscriber];
+  const inbox = redis.duplicate({
+    enableOfflineQueue: true,
+    enableAutoPipelining: false,
+  });
+  const connections = [redis, publisher, subscriber, inbox];
   for (const [index, connection] of connections.entries()) {
     watchConnection(
       connection,
-      ["commands", "publish", "subscribe"][index]!,
+      ["commands", "publish", "subscribe", "inbox"][index]!,
       log,
     );
   }
@@ -116,6 +124,13 @@ export async function createBackend(
     pushStores,
     adapter,
     membership,
+    bus: new NodeBus(
+      redis,
+      inbox,
+      keys,
+      nodeId,
+      logger.child({ module: "node-bus" }),
+    ),
     rateLimitStore: { client: redis, prefix },
     close: async () => {
       await Promise.all(

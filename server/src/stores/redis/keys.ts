@@ -36,6 +36,8 @@ export interface RedisKeys {
   nodeSockets(nodeId: string): string;
   /** Sorted set: node ids, scored by the epoch ms at which their lease ends. */
   nodes(): string;
+  /** Pub/sub channel on which a node receives delivery requests from its peers. */
+  nodeInbox(nodeId: string): string;
   /** String with a TTL: held by the node that cleans up after a dead node. */
   nodeSweepLock(nodeId: string): string;
   /** String with a TTL: marks an idempotency key as used. */
@@ -80,6 +82,7 @@ export function redisKeys(prefix: string): RedisKeys {
     idempotency: (key) => `${prefix}idem:${key}`,
     nodes: () => `${prefix}nodes`,
     nodeSweepLock: (nodeId) => `${prefix}node-sweep:${nodeId}`,
+    nodeInbox: (nodeId) => `${prefix}node-inbox:${nodeId}`,
     preferences: (userId) => `${prefix}prefs:${userId}`,
     pushDecisions: (userId) => `${prefix}push-decisions:${userId}`,
     pushBudget: (userId) => `${prefix}push-budget:${userId}`,
