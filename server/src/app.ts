@@ -124,6 +124,7 @@ export function createApp({
           requestTimeoutMs: config.push.requestTimeoutMs,
           maxRetries: config.push.maxRetries,
           retryBaseMs: config.push.retryBaseMs,
+          maxConnections: config.push.maxConnections,
         },
         pushLogger,
         metrics,

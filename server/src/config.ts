@@ -54,6 +54,7 @@ const envSchema = z.object({
   ONESIGNAL_TIMEOUT_MS: positiveInt.default(10_000),
   ONESIGNAL_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(5),
   ONESIGNAL_RETRY_BASE_MS: positiveInt.default(1000),
+  ONESIGNAL_MAX_CONNECTIONS: positiveInt.max(1000).default(64),
   PUSH_DEBOUNCE_MS: positiveInt.default(4000),
   PUSH_MAX_WAIT_MS: positiveInt.default(30_000),
   PUSH_ACK_TIMEOUT_MS: positiveInt.default(2000),
@@ -197,6 +198,8 @@ export interface PushConfig {
   requestTimeoutMs: number;
   /** Retries after the first attempt for 429, 5xx, timeouts and network errors. */
   maxRetries: number;
+  /** Keep-alive connections to OneSignal; more requests at once wait for one. */
+  maxConnections: number;
   /** First retry delay in ms; it doubles on each retry unless Retry-After sets the delay. */
   retryBaseMs: number;
   /** Quiet time in ms after the last message of a burst before its push fires. */
@@ -342,6 +345,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       requestTimeoutMs: vars.ONESIGNAL_TIMEOUT_MS,
       maxRetries: vars.ONESIGNAL_MAX_RETRIES,
       retryBaseMs: vars.ONESIGNAL_RETRY_BASE_MS,
+      maxConnections: vars.ONESIGNAL_MAX_CONNECTIONS,
       debounceMs: vars.PUSH_DEBOUNCE_MS,
       maxWaitMs: vars.PUSH_MAX_WAIT_MS,
       ackTimeoutMs: vars.PUSH_ACK_TIMEOUT_MS,

@@ -1,5 +1,6 @@
 import type { Logger } from "../../observability/logger.js";
 import type { Metrics } from "../../observability/metrics.js";
+import { JsonPoster, type PostResponse } from "./http.js";
 import {
   notificationResponseSchema,
   type NotificationRequest,
@@ -14,6 +15,8 @@ export interface OneSignalOptions {
   requestTimeoutMs: number;
   maxRetries: number;
   retryBaseMs: number;
+  /** Keep-alive connections to the API; further requests wait for one. */
+  maxConnections: number;
 }
 
 /** Maximum delay between retries in ms, whatever Retry-After or the backoff requests. */
@@ -50,12 +53,15 @@ function parseRetryAfter(
 export class OneSignalSender implements PushSender {
   readonly mode = "onesignal" as const;
   private readonly controller = new AbortController();
+  private readonly poster: JsonPoster;
 
   constructor(
     private readonly options: OneSignalOptions,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
-  ) {}
+  ) {
+    this.poster = new JsonPoster(options.apiUrl, options.maxConnections);
+  }
 
   async send(request: NotificationRequest): Promise<SendOutcome> {
     const body = JSON.stringify({ ...request, app_id: this.options.appId });
@@ -98,27 +104,24 @@ export class OneSignalSender implements PushSender {
 
   close(): void {
     this.controller.abort();
+    this.poster.close();
   }
 
   private async attempt(body: string): Promise<Attempt> {
     const started = performance.now();
-    let response: Response;
-    let text: string;
+    let response: PostResponse;
     try {
-      response = await fetch(`${this.options.apiUrl}/notifications`, {
-        method: "POST",
-        headers: {
+      response = await this.poster.post(
+        "/notifications",
+        {
           authorization: `Key ${this.options.restApiKey}`,
           "content-type": "application/json; charset=utf-8",
           accept: "application/json",
         },
         body,
-        signal: AbortSignal.any([
-          AbortSignal.timeout(this.options.requestTimeoutMs),
-          this.controller.signal,
-        ]),
-      });
-      text = await response.text();
+        this.options.requestTimeoutMs,
+        this.controller.signal,
+      );
     } catch (error) {
       this.metrics.oneSignalRequests.inc({ outcome: "retryable" });
       const name = (error as Error).name;
@@ -132,10 +135,11 @@ export class OneSignalSender implements PushSender {
         (performance.now() - started) / 1000,
       );
     }
-    return this.interpret(response, text);
+    return this.interpret(response);
   }
 
-  private interpret(response: Response, text: string): Attempt {
+  private interpret(response: PostResponse): Attempt {
+    const text = response.text;
     let json: unknown = null;
     try {
       json = text ? JSON.parse(text) : null;
@@ -149,10 +153,7 @@ export class OneSignalSender implements PushSender {
         done: false,
         reason:
           `HTTP ${status} ${describeErrors((json as { errors?: unknown } | null)?.errors)}`.trim(),
-        retryAfterMs: parseRetryAfter(
-          response.headers.get("retry-after"),
-          Date.now(),
-        ),
+        retryAfterMs: parseRetryAfter(response.retryAfter, Date.now()),
       };
     }
     if (status !== 200) {
