@@ -225,6 +225,26 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
     });
 
     describe("messages", () => {
+      it("trims long conversations to the limit", async () => {
+        const stores = factory.create({ historyLimit: 3 });
+        for (let n = 1; n <= 200; n++) {
+          await stores.messages.append(draft("c1", "anna", `m${n}`));
+        }
+        const newest = await stores.messages.range("c1", { limit: 10 });
+        expect(newest.messages.map((m) => m.seq)).toEqual([198, 199, 200]);
+        expect(newest.firstSeq).toBe(198);
+        const after = await stores.messages.range("c1", {
+          afterSeq: 100,
+          limit: 10,
+        });
+        expect(after.messages.map((m) => m.seq)).toEqual([198, 199, 200]);
+        const again = await stores.messages.append(draft("c1", "anna", "m150"));
+        expect(again.duplicate).toBe(false);
+        expect(again.message.seq).toBe(201);
+        const kept = await stores.messages.append(draft("c1", "anna", "m200"));
+        expect(kept.duplicate).toBe(true);
+      });
+
       it("append assigns seqs from 1", async () => {
         const stores = factory.create();
         const drafts = [

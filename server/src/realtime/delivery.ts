@@ -149,54 +149,76 @@ export class MessageDelivery {
     }
   }
 
+  /**
+   * Sends the message to the recipient's viewing devices with an ack
+   * request. The first ack records the message as seen; when none comes
+   * within ackTimeoutMs, the devices are marked as not answering and the
+   * message goes to the push batch. An ack that arrives after the deadline
+   * still marks its device as answering again.
+   */
   private awaitViewerAck(
     recipientId: string,
     devices: Viewer[],
     message: ChatMessage,
   ): void {
-    const acks = devices.map((device) =>
-      this.emitWithAck(device.socketId, message).catch(
-        async (error: unknown) => {
-          await this.attention.markAckMissed(device.userId, device.socketId);
-          throw error;
+    let pending = devices.length;
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      for (const device of devices) {
+        this.attention
+          .markAckMissed(device.userId, device.socketId)
+          .catch((error: unknown) =>
+            this.logger.warn(
+              { err: error, socketId: device.socketId },
+              "marking a missed ack failed",
+            ),
+          );
+      }
+      this.logger.info(
+        {
+          recipientId,
+          messageId: message.id,
+          conversationId: message.conversationId,
         },
-      ),
-    );
-    Promise.any(acks).then(
-      () => this.push.recordSeen(recipientId, message),
-      () => {
-        this.logger.info(
-          {
-            recipientId,
-            messageId: message.id,
-            conversationId: message.conversationId,
-          },
-          "no viewing device acked in time; scheduling a push",
-        );
-        this.schedulePush(recipientId, message);
-      },
-    );
-  }
+        "no viewing device acked in time; scheduling a push",
+      );
+      this.schedulePush(recipientId, message);
+    }, this.ackTimeoutMs);
 
-  /**
-   * Resolves when a socket of this node acks `message:new`; rejects after
-   * ackTimeoutMs, or at once when the socket is gone.
-   */
-  private emitWithAck(socketId: string, message: ChatMessage): Promise<void> {
-    const socket = this.io.sockets.sockets.get(socketId);
-    if (!socket) return Promise.reject(new Error("socket gone"));
-    const target = socket.timeout(this.ackTimeoutMs);
-    const emit = target.emit.bind(target) as unknown as (
-      event: "message:new",
-      message: ChatMessage,
-      ack: (error: Error | null) => void,
-    ) => void;
-    return new Promise((resolve, reject) => {
-      emit("message:new", message, (error) => {
-        if (error) reject(error);
-        else resolve();
-      });
-    });
+    const onAck = (device: Viewer) => {
+      if (!settled) {
+        settled = true;
+        clearTimeout(timer);
+        this.push.recordSeen(recipientId, message);
+        return;
+      }
+      // A late ack: the device is alive after all.
+      this.attention
+        .markResponsive(device.userId, device.socketId)
+        .catch(() => undefined);
+    };
+    for (const device of devices) {
+      const socket = this.io.sockets.sockets.get(device.socketId);
+      if (!socket) {
+        // Gone meanwhile, so it cannot ack.
+        pending -= 1;
+        continue;
+      }
+      const emit = socket.emit.bind(socket) as unknown as (
+        event: "message:new",
+        message: ChatMessage,
+        ack: () => void,
+      ) => void;
+      emit("message:new", message, () => onAck(device));
+    }
+    if (pending === 0) {
+      // No viewer is left on this node: push without waiting for the deadline.
+      clearTimeout(timer);
+      settled = true;
+      this.schedulePush(recipientId, message);
+    }
   }
 
   private schedulePush(recipientId: string, message: ChatMessage): void {

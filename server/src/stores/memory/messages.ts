@@ -6,8 +6,17 @@ import type {
   MessageStore,
 } from "../types.js";
 
+/**
+ * Messages past the history limit are removed this many at a time, so a
+ * full conversation does not shift its whole array on every append.
+ */
+const TRIM_CHUNK = 64;
+
 interface ConversationLog {
-  /** Kept messages in seq order; messages[0] has seq `lastSeq - messages.length + 1`. */
+  /**
+   * Messages in seq order; the kept ones are the newest `historyLimit`, and
+   * up to TRIM_CHUNK older ones wait before them to be removed in one go.
+   */
   messages: ChatMessage[];
   lastSeq: number;
   /** `senderId \0 clientMessageId` of each kept message, to its message. */
@@ -37,9 +46,14 @@ export class MemoryMessageStore implements MessageStore {
     log.messages.push(message);
     log.byClientId.set(key, message);
 
-    if (log.messages.length > this.historyLimit) {
-      const old = log.messages.shift()!;
-      log.byClientId.delete(clientKey(old.senderId, old.clientMessageId));
+    const length = log.messages.length;
+    if (length > this.historyLimit) {
+      // The message that just left the kept window is forgotten for dedupe now.
+      const left = log.messages[length - this.historyLimit - 1]!;
+      log.byClientId.delete(clientKey(left.senderId, left.clientMessageId));
+      if (length >= this.historyLimit + TRIM_CHUNK) {
+        log.messages.splice(0, length - this.historyLimit);
+      }
     }
     return { message, duplicate: false };
   }
@@ -51,8 +65,11 @@ export class MemoryMessageStore implements MessageStore {
     const log = this.logs.get(conversationId);
     if (!log) return { messages: [], hasMore: false, firstSeq: 1 };
 
-    const kept = log.messages;
-    const firstSeq = log.lastSeq - kept.length + 1;
+    const all = log.messages;
+    // Indexes below `base` hold trimmed messages that wait for the next chunk removal.
+    const base = Math.max(0, all.length - this.historyLimit);
+    const keptCount = all.length - base;
+    const firstSeq = log.lastSeq - keptCount + 1;
     const indexOf = (seq: number) => seq - firstSeq;
 
     let start: number;
@@ -60,17 +77,21 @@ export class MemoryMessageStore implements MessageStore {
     let hasMore: boolean;
     if (query.afterSeq !== undefined) {
       start = Math.max(0, indexOf(query.afterSeq + 1));
-      end = Math.min(kept.length, start + query.limit);
-      hasMore = end < kept.length;
+      end = Math.min(keptCount, start + query.limit);
+      hasMore = end < keptCount;
     } else {
       end =
         query.beforeSeq === undefined
-          ? kept.length
-          : Math.min(kept.length, Math.max(0, indexOf(query.beforeSeq)));
+          ? keptCount
+          : Math.min(keptCount, Math.max(0, indexOf(query.beforeSeq)));
       start = Math.max(0, end - query.limit);
       hasMore = start > 0;
     }
-    return { messages: kept.slice(start, end), hasMore, firstSeq };
+    return {
+      messages: all.slice(base + start, base + end),
+      hasMore,
+      firstSeq,
+    };
   }
 
   async lastMessages(conversationIds: string[]) {
