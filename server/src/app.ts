@@ -13,7 +13,7 @@ import { errorHandler, notFoundHandler } from "./http/errors.js";
 import { createRoutes } from "./http/routes.js";
 import { securityHeaders } from "./http/security.js";
 import { RateLimits } from "./limits/rate-limits.js";
-import { reapSlowConsumers } from "./realtime/slow-consumers.js";
+import { startSocketSweeper } from "./realtime/socket-sweeper.js";
 import type { Logger } from "./observability/logger.js";
 import { createMetrics, type Metrics } from "./observability/metrics.js";
 import { OneSignalSender } from "./push/onesignal/client.js";
@@ -92,7 +92,7 @@ export function createApp({
     connection.once("close", () => connections.delete(connection));
   });
   const limits = new RateLimits(config.rateLimits, backend.rateLimitStore);
-  const stopReaper = reapSlowConsumers(
+  const stopSweeper = startSocketSweeper(
     io,
     config.socket.maxBufferedBytes,
     logger.child({ module: "socket" }),
@@ -246,7 +246,7 @@ export function createApp({
       // "transport close" and reconnect by themselves, to another node when
       // there is one. The disconnect handlers it triggers remove the
       // attention entries.
-      stopReaper();
+      stopSweeper();
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));
       // Connections whose peer does not complete the close (a frozen
       // client) are destroyed after a grace period.

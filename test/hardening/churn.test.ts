@@ -105,7 +105,7 @@ describe("churn", () => {
       // ones go at disconnect. What stays is the owner's: its socket's
       // counters, its conversation creations (60 s window) and the token
       // requests' address (60 s window).
-      await waitUntil(() => server.app.limits.memoryEntries <= 3, 15_000);
+      await waitUntil(() => server.app.limits.countEntries() <= 3, 15_000);
       // The second phase did the same work as the first; its heap must not keep what the first left.
       const growthMb = (heapAfterSecond - heapAfterFirst) / 1024 / 1024;
       expect(growthMb).toBeLessThan(8);

@@ -14,6 +14,9 @@ export type LimitName =
 export type SocketLimitName =
   "sendPerSocket" | "typingPerSocket" | "eventsPerSocket";
 
+/** Local counters above which expired windows are swept. */
+const LOCAL_SWEEP_THRESHOLD = 10_000;
+
 /** Window of every per-socket limit, in ms. */
 const SOCKET_WINDOW_MS = 10_000;
 
@@ -53,11 +56,18 @@ export class RateLimits {
   private readonly limiters: Record<LimitName, RateLimiterAbstract>;
   private readonly memoryLimiters: RateLimiterMemory[] = [];
   private readonly socketWindows = new Map<string, SocketWindow>();
+  private readonly localWindows = new Map<
+    string,
+    { start: number; windowMs: number; used: number }
+  >();
+  /** True when per-user and per-key limits are kept in Redis. */
+  private readonly clustered: boolean;
 
   constructor(
     private readonly limits: Config["rateLimits"],
     redis: { client: Redis; prefix: string } | null,
   ) {
+    this.clustered = redis !== null;
     const build = (name: LimitName): RateLimiterAbstract => {
       const options = {
         points: limits[name],
@@ -85,6 +95,10 @@ export class RateLimits {
 
   /** Takes `points` from the limit of `key`; throws rate_limited with a retry hint when none are left. */
   async consume(name: LimitName, key: string, points = 1): Promise<void> {
+    if (!this.clustered) {
+      this.takeLocal(name, key, points);
+      return;
+    }
     try {
       await this.limiters[name].consume(key, points);
     } catch (error) {
@@ -123,14 +137,50 @@ export class RateLimits {
     }
   }
 
+  /**
+   * Single-process fast path for per-user and per-key limits: a fixed
+   * window counter without timers or promises. Expired windows are swept
+   * once the map grows past LOCAL_SWEEP_THRESHOLD.
+   */
+  private takeLocal(name: LimitName, key: string, points: number): void {
+    const now = Date.now();
+    const windowMs = WINDOW_SECONDS[name] * 1000;
+    const id = `${name}\u0000${key}`;
+    let window = this.localWindows.get(id);
+    if (!window || now - window.start >= windowMs) {
+      window = { start: now, windowMs, used: 0 };
+      this.localWindows.set(id, window);
+      if (this.localWindows.size > LOCAL_SWEEP_THRESHOLD) this.sweepLocal(now);
+    }
+    window.used += points;
+    if (window.used > this.limits[name]) {
+      const retryAfterMs = window.start + windowMs - now;
+      throw new AppError(
+        "rate_limited",
+        `${MESSAGES[name]}; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+        retryAfterMs,
+      );
+    }
+  }
+
+  private sweepLocal(now: number): void {
+    for (const [id, window] of this.localWindows) {
+      if (now - window.start >= window.windowMs) this.localWindows.delete(id);
+    }
+  }
+
   /** Forgets a socket's counters when it disconnects. */
   forgetSocket(socketId: string): void {
     this.socketWindows.delete(socketId);
   }
 
-  /** Keys held by the in-memory limiters; the churn test expects it back at zero. */
-  get memoryEntries(): number {
-    let total = this.socketWindows.size;
+  /**
+   * Counts the counters held in memory after dropping expired windows; the
+   * churn test expects it back near zero.
+   */
+  countEntries(): number {
+    this.sweepLocal(Date.now());
+    let total = this.socketWindows.size + this.localWindows.size;
     for (const limiter of this.memoryLimiters) {
       const storage = (
         limiter as unknown as {

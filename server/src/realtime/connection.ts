@@ -14,12 +14,6 @@ import { registerPreferenceHandlers } from "./handlers/preferences.js";
 import { registerTypingHandlers } from "./handlers/typing.js";
 import { type ChatServer, userRoom } from "./types.js";
 
-/**
- * Maximum delay of setTimeout (about 24.8 days). A token valid for longer
- * ends its socket after that time, and the client reconnects with it.
- */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** Error passed to `next` in middleware; Socket.IO sends `data` to the client's connect_error. */
 function handshakeError(
   error: AppError,
@@ -104,7 +98,7 @@ export function attachSocketHandlers(
 
   io.on("connection", (socket) => {
     const { userId, initialAppState } = socket.data;
-    const log = logger.child({ userId, socketId: socket.id });
+    const ids = { userId, socketId: socket.id };
     void socket.join(userRoom(userId));
 
     // Queued before any handler can run, so every later attention update of
@@ -112,16 +106,17 @@ export function attachSocketHandlers(
     attention
       .connect(userId, socket.id, initialAppState)
       .catch((error: unknown) => {
-        log.error(
-          { err: error },
+        logger.error(
+          { ...ids, err: error },
           "recording the connection failed; disconnecting",
         );
         socket.disconnect(true);
       });
     socket.on("disconnect", (reason) => {
-      log.debug({ reason }, "socket disconnected");
+      logger.debug({ ...ids, reason }, "socket disconnected");
+      context.limits.forgetSocket(socket.id);
       attention.disconnect(userId, socket.id).catch((error: unknown) => {
-        log.error({ err: error }, "removing the device failed");
+        logger.error({ ...ids, err: error }, "removing the device failed");
       });
     });
 
@@ -151,28 +146,10 @@ export function attachSocketHandlers(
       }
       next();
     });
-    // The token's exp holds for the whole session: the socket is closed when
-    // it passes, and the client reconnects with a fresh token.
-    const expiry = setTimeout(
-      () => {
-        log.info("token expired; disconnecting");
-        socket.disconnect(true);
-      },
-      Math.min(
-        Math.max(0, socket.data.tokenExpiresAt - Date.now()),
-        MAX_TIMER_MS,
-      ),
-    );
-    socket.on("disconnect", () => {
-      clearTimeout(expiry);
-      context.limits.forgetSocket(socket.id);
-    });
-
-    const socketContext = { ...context, logger: log };
-    registerConversationHandlers(socket, socketContext);
-    registerMessageHandlers(socket, socketContext);
-    registerAttentionHandlers(socket, socketContext);
-    registerTypingHandlers(socket, socketContext);
-    registerPreferenceHandlers(socket, socketContext);
+    registerConversationHandlers(socket, context);
+    registerMessageHandlers(socket, context);
+    registerAttentionHandlers(socket, context);
+    registerTypingHandlers(socket, context);
+    registerPreferenceHandlers(socket, context);
   });
 }

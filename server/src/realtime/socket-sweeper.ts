@@ -1,7 +1,7 @@
 import type { Logger } from "../observability/logger.js";
 import type { ChatServer } from "./types.js";
 
-/** How often the send buffers of local sockets are checked, in ms. */
+/** How often local sockets are checked, in ms. */
 const CHECK_INTERVAL_MS = 1000;
 
 /** Bytes waiting in the socket's transport: the WebSocket's buffer or queued polling packets. */
@@ -23,17 +23,28 @@ function bufferedBytes(conn: unknown): number {
 }
 
 /**
- * Disconnects clients that stopped reading while the server kept writing,
- * so a slow or stalled client cannot grow the server's memory without
- * bound. Returns a function that stops the checks.
+ * Checks every local socket once a second, with one timer per node rather
+ * than one per socket. It disconnects sockets whose token has expired (the
+ * client reconnects with a fresh one), and clients that stopped reading
+ * while the server kept writing, so a slow or stalled client cannot grow
+ * the server's memory without bound. Returns a function that stops it.
  */
-export function reapSlowConsumers(
+export function startSocketSweeper(
   io: ChatServer,
   maxBufferedBytes: number,
   logger: Logger,
 ): () => void {
   const timer = setInterval(() => {
+    const now = Date.now();
     for (const socket of io.sockets.sockets.values()) {
+      if (socket.data.tokenExpiresAt <= now) {
+        logger.info(
+          { socketId: socket.id, userId: socket.data.userId },
+          "token expired; disconnecting",
+        );
+        socket.disconnect(true);
+        continue;
+      }
       const buffered = bufferedBytes(socket.conn);
       if (buffered <= maxBufferedBytes) continue;
       logger.warn(
