@@ -6,12 +6,13 @@ import {
   type AppState,
 } from "../protocol/index.js";
 import { isStoreUnavailableError } from "../stores/errors.js";
-import { registerAttentionHandlers } from "./handlers/attention.js";
+import { dispatchEvent, type EventHandlers } from "./handle.js";
+import { attentionHandlers } from "./handlers/attention.js";
 import type { SocketContext } from "./handlers/context.js";
-import { registerConversationHandlers } from "./handlers/conversations.js";
-import { registerMessageHandlers } from "./handlers/messages.js";
-import { registerPreferenceHandlers } from "./handlers/preferences.js";
-import { registerTypingHandlers } from "./handlers/typing.js";
+import { conversationHandlers } from "./handlers/conversations.js";
+import { messageHandlers } from "./handlers/messages.js";
+import { preferenceHandlers } from "./handlers/preferences.js";
+import { TypingRelay } from "./handlers/typing.js";
 import { type ChatServer, userRoom } from "./types.js";
 
 /** Error passed to `next` in middleware; Socket.IO sends `data` to the client's connect_error. */
@@ -46,6 +47,14 @@ export function attachSocketHandlers(
   context: SocketContext,
 ): void {
   const { attention, logger } = context;
+  const typing = new TypingRelay(context);
+  const handlers: EventHandlers = {
+    ...conversationHandlers(context),
+    ...messageHandlers(context),
+    ...attentionHandlers(context),
+    ...typing.handlers(),
+    ...preferenceHandlers(context),
+  };
 
   io.use((socket, next) => {
     const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
@@ -114,6 +123,7 @@ export function attachSocketHandlers(
       });
     socket.on("disconnect", (reason) => {
       logger.debug({ ...ids, reason }, "socket disconnected");
+      typing.stop(socket.id);
       context.limits.forgetSocket(socket.id);
       attention.disconnect(userId, socket.id).catch((error: unknown) => {
         logger.error({ ...ids, err: error }, "removing the device failed");
@@ -122,7 +132,8 @@ export function attachSocketHandlers(
 
     // Every client event first takes a point from the socket's budget. An
     // event over it is answered rate_limited through its ack and dropped.
-    socket.use((packet, next) => {
+    // `next` is never called, because no per-event listeners are registered.
+    socket.use((packet, _next) => {
       const ack = packet.at(-1);
       if (!Object.hasOwn(schemas, String(packet[0]))) {
         if (typeof ack === "function") {
@@ -144,12 +155,13 @@ export function attachSocketHandlers(
         }
         return;
       }
-      next();
+      dispatchEvent(
+        socket,
+        handlers,
+        packet[0] as keyof EventHandlers,
+        packet.slice(1),
+        logger,
+      );
     });
-    registerConversationHandlers(socket, context);
-    registerMessageHandlers(socket, context);
-    registerAttentionHandlers(socket, context);
-    registerTypingHandlers(socket, context);
-    registerPreferenceHandlers(socket, context);
   });
 }

@@ -54,9 +54,11 @@ export class MessageDelivery {
         "message:new",
         message,
       );
-      for (const recipientId of recipients) {
-        this.schedulePush(recipientId, message);
-      }
+      await Promise.all(
+        recipients.map((recipientId) =>
+          this.schedulePush(recipientId, message),
+        ),
+      );
       return;
     }
 
@@ -83,9 +85,13 @@ export class MessageDelivery {
       if (nodeId === this.attention.nodeId) this.deliverLocally(request);
       else this.sendToNode(nodeId, request);
     }
-    for (const recipientId of recipients) {
-      if (!viewing.has(recipientId)) this.schedulePush(recipientId, message);
-    }
+    // Awaited, so once the sender has its ack the pending pushes are stored
+    // and survive this node dying.
+    await Promise.all(
+      recipients
+        .filter((recipientId) => !viewing.has(recipientId))
+        .map((recipientId) => this.schedulePush(recipientId, message)),
+    );
   }
 
   /** Writes the message to this node's sockets and waits for its viewers' acks. */
@@ -112,7 +118,7 @@ export class MessageDelivery {
         { nodeId, messageId: message.id, viewers: users.size, reason },
         "delivery request reached no node; scheduling pushes for its viewers",
       );
-      for (const userId of users) this.schedulePush(userId, message);
+      for (const userId of users) void this.schedulePush(userId, message);
     };
     if (!this.bus) {
       // Only a misconfiguration gets here: another node without a bus.
@@ -184,7 +190,7 @@ export class MessageDelivery {
         },
         "no viewing device acked in time; scheduling a push",
       );
-      this.schedulePush(recipientId, message);
+      void this.schedulePush(recipientId, message);
     }, this.ackTimeoutMs);
 
     const onAck = (device: Viewer) => {
@@ -217,12 +223,16 @@ export class MessageDelivery {
       // No viewer is left on this node: push without waiting for the deadline.
       clearTimeout(timer);
       settled = true;
-      this.schedulePush(recipientId, message);
+      void this.schedulePush(recipientId, message);
     }
   }
 
-  private schedulePush(recipientId: string, message: ChatMessage): void {
-    this.push.schedule(recipientId, message).catch((error: unknown) => {
+  /** Adds the message to the recipient's push batch; logs a failure and resolves anyway. */
+  private schedulePush(
+    recipientId: string,
+    message: ChatMessage,
+  ): Promise<void> {
+    return this.push.schedule(recipientId, message).catch((error: unknown) => {
       this.logger.error(
         {
           err: error,

@@ -10,9 +10,17 @@ import {
 import { toErrorBody } from "./errors.js";
 import type { ChatSocket } from "./types.js";
 
-type Handler<E extends ClientEventName> = (
+/** Handles one validated client event; the result becomes the ack's fields. */
+export type EventHandler<E extends ClientEventName> = (
+  socket: ChatSocket,
   payload: ClientPayload<E>,
 ) => Promise<object | void>;
+
+/**
+ * One handler per client event, built once per server and shared by every
+ * socket, so a connection costs no closures per event.
+ */
+export type EventHandlers = { [E in ClientEventName]: EventHandler<E> };
 
 /** Formats the first zod issue as `path: message`, the way acks report invalid payloads. */
 export function describeIssue(error: z.ZodError): string {
@@ -23,63 +31,55 @@ export function describeIssue(error: z.ZodError): string {
 }
 
 /**
- * Registers one client event. The payload is validated against the shared
- * schema before `handler` runs; the result or error goes to the ack when the
- * client sent one. Nothing the client sends, including a missing payload, a
- * missing ack or extra arguments, can throw out of the listener.
+ * Runs one client event. The payload is validated against the shared
+ * schema before the handler runs; the result or error goes to the ack when
+ * the client sent one. Nothing the client sends, including a missing
+ * payload, a missing ack or extra arguments, can throw out of here.
  */
-export function handleEvent<E extends ClientEventName>(
+export function dispatchEvent(
   socket: ChatSocket,
-  event: E,
+  handlers: EventHandlers,
+  event: ClientEventName,
+  args: unknown[],
   logger: Logger,
-  handler: Handler<E>,
 ): void {
-  const schema = schemas[event];
-  const listener = (...args: unknown[]) => {
-    const last = args.at(-1);
-    const ack =
-      typeof last === "function"
-        ? (last as (response: AckResponse) => void)
-        : undefined;
-    const raw = args.length > 0 && typeof args[0] !== "function" ? args[0] : {};
+  const last = args.at(-1);
+  const ack =
+    typeof last === "function"
+      ? (last as (response: AckResponse) => void)
+      : undefined;
+  const raw = args.length > 0 && typeof args[0] !== "function" ? args[0] : {};
 
-    const reply = (response: AckResponse) => {
-      if (!ack) return;
-      try {
-        ack(response);
-      } catch (error) {
-        logger.warn({ err: error, event, socketId: socket.id }, "ack failed");
-      }
-    };
-
-    const parsed = schema.safeParse(raw);
-    if (!parsed.success) {
-      reply({
-        ok: false,
-        error: new AppError(
-          "invalid_payload",
-          describeIssue(parsed.error),
-        ).toBody(),
-      });
-      return;
+  const reply = (response: AckResponse) => {
+    if (!ack) return;
+    try {
+      ack(response);
+    } catch (error) {
+      logger.warn({ err: error, event, socketId: socket.id }, "ack failed");
     }
-    handler(parsed.data as ClientPayload<E>).then(
-      (result) => reply({ ok: true, ...(result ?? {}) }),
-      (error: unknown) => {
-        const body = toErrorBody(error, logger, {
-          event,
-          socketId: socket.id,
-          userId: socket.data.userId,
-        });
-        reply({ ok: false, error: body });
-      },
-    );
   };
-  // The typed `on` cannot express "validated at runtime", so the listener is
-  // registered through the untyped signature.
-  (
-    socket as unknown as {
-      on(event: string, listener: (...args: unknown[]) => void): void;
-    }
-  ).on(event, listener);
+
+  const parsed = schemas[event].safeParse(raw);
+  if (!parsed.success) {
+    reply({
+      ok: false,
+      error: new AppError(
+        "invalid_payload",
+        describeIssue(parsed.error),
+      ).toBody(),
+    });
+    return;
+  }
+  const handler = handlers[event] as EventHandler<typeof event>;
+  handler(socket, parsed.data as ClientPayload<typeof event>).then(
+    (result) => reply(result ? { ok: true, ...result } : { ok: true }),
+    (error: unknown) => {
+      const body = toErrorBody(error, logger, {
+        event,
+        socketId: socket.id,
+        userId: socket.data.userId,
+      });
+      reply({ ok: false, error: body });
+    },
+  );
 }

@@ -1,45 +1,46 @@
 import { AppError } from "../../protocol/index.js";
-import { handleEvent } from "../handle.js";
+import type { AttentionPatch } from "../../stores/types.js";
+import type { EventHandlers } from "../handle.js";
 import type { ChatSocket } from "../types.js";
 import type { SocketContext } from "./context.js";
 
-export function registerAttentionHandlers(
-  socket: ChatSocket,
-  { chat, attention, logger }: SocketContext,
-): void {
-  const { userId } = socket.data;
-
-  const update = async (patch: Parameters<typeof attention.update>[2]) => {
-    const device = await attention.update(userId, socket.id, patch);
-    if (!device)
+export function attentionHandlers({
+  chat,
+  attention,
+}: SocketContext): Pick<
+  EventHandlers,
+  "app:state" | "conversation:open" | "conversation:close"
+> {
+  const update = async (socket: ChatSocket, patch: AttentionPatch) => {
+    const device = await attention.update(socket.data.userId, socket.id, patch);
+    if (!device) {
       throw new AppError(
         "unavailable",
         "Socket is disconnecting; reconnect and try again",
       );
-    return device;
+    }
   };
 
   // Every event from the device shows it is alive, so it also clears a missed ack.
-  handleEvent(socket, "app:state", logger, async ({ state }) => {
-    await update({ appState: state, ackMissedAt: null });
-  });
-
-  handleEvent(
-    socket,
-    "conversation:open",
-    logger,
-    async ({ conversationId }) => {
-      await chat.requireMembership(userId, conversationId);
-      await update({ openConversationId: conversationId, ackMissedAt: null });
+  return {
+    "app:state": async (socket, { state }) => {
+      await update(socket, { appState: state, ackMissedAt: null });
     },
-  );
 
-  handleEvent(
-    socket,
-    "conversation:close",
-    logger,
-    async ({ conversationId }) => {
-      await attention.closeConversation(userId, socket.id, conversationId);
+    "conversation:open": async (socket, { conversationId }) => {
+      await chat.requireMembership(socket.data.userId, conversationId);
+      await update(socket, {
+        openConversationId: conversationId,
+        ackMissedAt: null,
+      });
     },
-  );
+
+    "conversation:close": async (socket, { conversationId }) => {
+      await attention.closeConversation(
+        socket.data.userId,
+        socket.id,
+        conversationId,
+      );
+    },
+  };
 }

@@ -1,19 +1,19 @@
 import { AppError } from "../../protocol/index.js";
-import { handleEvent } from "../handle.js";
-import type { ChatSocket } from "../types.js";
+import type { EventHandlers } from "../handle.js";
 import type { SocketContext } from "./context.js";
 
-export function registerConversationHandlers(
-  socket: ChatSocket,
-  { chat, fanout, limits, logger, clientConversationCreate }: SocketContext,
-): void {
-  const { userId } = socket.data;
-
-  handleEvent(
-    socket,
-    "conversation:create",
-    logger,
-    async ({ memberIds, title }) => {
+export function conversationHandlers({
+  chat,
+  fanout,
+  limits,
+  clientConversationCreate,
+}: SocketContext): Pick<
+  EventHandlers,
+  "conversation:create" | "conversation:list" | "conversation:history"
+> {
+  return {
+    "conversation:create": async (socket, { memberIds, title }) => {
+      const { userId } = socket.data;
       if (!clientConversationCreate) {
         throw new AppError(
           "forbidden",
@@ -30,13 +30,11 @@ export function registerConversationHandlers(
       const [view] = await chat.viewsFor(userId, [conversation]);
       return { conversation: view!, created };
     },
-  );
 
-  handleEvent(socket, "conversation:list", logger, async (page) => {
-    return chat.listConversations(userId, page);
-  });
+    "conversation:list": async (socket, page) =>
+      chat.listConversations(socket.data.userId, page),
 
-  handleEvent(socket, "conversation:history", logger, async (query) => {
-    return chat.history(userId, query);
-  });
+    "conversation:history": async (socket, query) =>
+      chat.history(socket.data.userId, query),
+  };
 }

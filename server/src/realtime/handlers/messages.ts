@@ -1,57 +1,50 @@
-import { handleEvent } from "../handle.js";
-import type { ChatSocket } from "../types.js";
+import type { EventHandlers } from "../handle.js";
 import type { SocketContext } from "./context.js";
 
-export function registerMessageHandlers(
-  socket: ChatSocket,
-  {
-    chat,
-    attention,
-    fanout,
-    delivery,
-    push,
-    metrics,
-    limits,
-    logger,
-  }: SocketContext,
-): void {
-  const { userId, name } = socket.data;
+export function messageHandlers({
+  chat,
+  attention,
+  fanout,
+  delivery,
+  push,
+  metrics,
+  limits,
+  logger,
+}: SocketContext): Pick<EventHandlers, "message:send" | "message:read"> {
+  return {
+    "message:send": async (socket, payload) => {
+      const { userId, name } = socket.data;
+      limits.takeForSocket("sendPerSocket", socket.id);
+      await limits.consume("sendPerUser", userId);
+      const { conversation, message, duplicate, ownRead } =
+        await chat.sendMessage({ userId, name }, payload);
+      if (duplicate) {
+        logger.debug(
+          {
+            userId,
+            conversationId: conversation.id,
+            messageId: message.id,
+            clientMessageId: message.clientMessageId,
+          },
+          "duplicate send answered with the original",
+        );
+      } else {
+        metrics.messagesSent.inc();
+        await Promise.all([
+          ownRead,
+          delivery.deliver(conversation, message, socket),
+        ]);
+      }
+      return {
+        id: message.id,
+        seq: message.seq,
+        createdAt: message.createdAt,
+        duplicate,
+      };
+    },
 
-  handleEvent(socket, "message:send", logger, async (payload) => {
-    limits.takeForSocket("sendPerSocket", socket.id);
-    await limits.consume("sendPerUser", userId);
-    const { conversation, message, duplicate, ownRead } =
-      await chat.sendMessage({ userId, name }, payload);
-    if (duplicate) {
-      logger.debug(
-        {
-          userId,
-          conversationId: conversation.id,
-          messageId: message.id,
-          clientMessageId: message.clientMessageId,
-        },
-        "duplicate send answered with the original",
-      );
-    } else {
-      metrics.messagesSent.inc();
-      await Promise.all([
-        ownRead,
-        delivery.deliver(conversation, message, socket),
-      ]);
-    }
-    return {
-      id: message.id,
-      seq: message.seq,
-      createdAt: message.createdAt,
-      duplicate,
-    };
-  });
-
-  handleEvent(
-    socket,
-    "message:read",
-    logger,
-    async ({ conversationId, seq }) => {
+    "message:read": async (socket, { conversationId, seq }) => {
+      const { userId } = socket.data;
       const { conversation, readSeq, advanced } = await chat.markRead(
         userId,
         conversationId,
@@ -64,5 +57,5 @@ export function registerMessageHandlers(
       await attention.markResponsive(userId, socket.id);
       return { readSeq };
     },
-  );
+  };
 }

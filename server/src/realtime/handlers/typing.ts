@@ -1,6 +1,14 @@
-import { handleEvent } from "../handle.js";
-import type { ChatSocket } from "../types.js";
+import type { Conversation } from "../../stores/types.js";
+import type { EventHandlers } from "../handle.js";
 import type { SocketContext } from "./context.js";
+
+interface ActiveTyping {
+  userId: string;
+  conversation: Pick<Conversation, "id" | "memberIds">;
+  timer: NodeJS.Timeout;
+  /** Epoch ms of the last broadcast of isTyping true. */
+  sentAt: number;
+}
 
 /**
  * Relays typing state. A socket types in at most one conversation at a time.
@@ -8,60 +16,66 @@ import type { SocketContext } from "./context.js";
  * a switch to another conversation, and when the socket disconnects.
  * Refreshes within half the TTL are not rebroadcast.
  */
-export function registerTypingHandlers(
-  socket: ChatSocket,
-  { chat, fanout, limits, logger, typingTtlMs }: SocketContext,
-): void {
-  const { userId } = socket.data;
-  let active: {
-    conversationId: string;
-    memberIds: string[];
-    timer: NodeJS.Timeout;
-    sentAt: number;
-  } | null = null;
+export class TypingRelay {
+  /** Socket id to what it is typing in. */
+  private readonly active = new Map<string, ActiveTyping>();
 
-  const stop = () => {
-    if (!active) return;
-    clearTimeout(active.timer);
-    const { conversationId, memberIds } = active;
-    active = null;
-    fanout.typing(
-      { id: conversationId, memberIds },
-      userId,
-      false,
-      typingTtlMs,
-    );
-  };
+  constructor(private readonly context: SocketContext) {}
 
-  handleEvent(
-    socket,
-    "typing",
-    logger,
-    async ({ conversationId, isTyping }) => {
-      limits.takeForSocket("typingPerSocket", socket.id);
-      const conversation = await chat.requireMembership(userId, conversationId);
-      if (!isTyping) {
-        if (active?.conversationId === conversationId) stop();
-        return;
-      }
-      if (active && active.conversationId !== conversationId) stop();
-
-      const now = Date.now();
-      if (active) {
-        active.timer.refresh();
-        if (now - active.sentAt < typingTtlMs / 2) return;
-        active.sentAt = now;
-      } else {
-        active = {
+  handlers(): Pick<EventHandlers, "typing"> {
+    const { chat, fanout, limits, typingTtlMs } = this.context;
+    return {
+      typing: async (socket, { conversationId, isTyping }) => {
+        limits.takeForSocket("typingPerSocket", socket.id);
+        const { userId } = socket.data;
+        const conversation = await chat.requireMembership(
+          userId,
           conversationId,
-          memberIds: conversation.memberIds,
-          timer: setTimeout(stop, typingTtlMs),
-          sentAt: now,
-        };
-      }
-      fanout.typing(conversation, userId, true, typingTtlMs);
-    },
-  );
+        );
+        const current = this.active.get(socket.id);
+        if (!isTyping) {
+          if (current?.conversation.id === conversationId) this.stop(socket.id);
+          return;
+        }
+        if (current && current.conversation.id !== conversationId) {
+          this.stop(socket.id);
+        }
+        const now = Date.now();
+        const running = this.active.get(socket.id);
+        if (running) {
+          running.timer.refresh();
+          if (now - running.sentAt < typingTtlMs / 2) return;
+          running.sentAt = now;
+        } else {
+          const socketId = socket.id;
+          this.active.set(socketId, {
+            userId,
+            conversation,
+            timer: setTimeout(() => this.stop(socketId), typingTtlMs),
+            sentAt: now,
+          });
+        }
+        fanout.typing(conversation, userId, true, typingTtlMs);
+      },
+    };
+  }
 
-  socket.on("disconnecting", stop);
+  /** Ends the socket's typing state, if any, and tells the other members. */
+  stop(socketId: string): void {
+    const typing = this.active.get(socketId);
+    if (!typing) return;
+    clearTimeout(typing.timer);
+    this.active.delete(socketId);
+    this.context.fanout.typing(
+      typing.conversation,
+      typing.userId,
+      false,
+      this.context.typingTtlMs,
+    );
+  }
+
+  /** Sockets that are typing; zero when idle. */
+  get size(): number {
+    return this.active.size;
+  }
 }
