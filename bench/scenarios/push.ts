@@ -1,0 +1,288 @@
+import { randomBytes } from "node:crypto";
+import {
+  startOneSignalStandIn,
+  type OneSignalStandIn,
+  type RecordedRequest,
+} from "../../test/support/onesignal-stand-in.js";
+import type { BurstRecord, PushResult } from "../load/plans.js";
+import { Generator } from "../lib/generators.js";
+import {
+  BENCH_JWT_SECRET,
+  readNodeCpu,
+  readPushDecisions,
+  startNode,
+  stopNodes,
+  type ServerNode,
+} from "../lib/nodes.js";
+import type { BenchOptions } from "../lib/options.js";
+import { percentile, sortedCopy, spread } from "../lib/stats.js";
+
+/** Time in ms after the expected pushes of a wave arrived during which late extra pushes are still counted. */
+const EXTRA_PUSH_WAIT_MS = 500;
+/** Time in ms past the latest due time of a wave after which missing pushes count as missing. */
+const WAVE_TIMEOUT_MS = 15_000;
+
+export interface WaveResult {
+  bursts: number;
+  /** Pushes expected: one per offline recipient per burst. */
+  expected: number;
+  /** Pushes for the offline recipients that the stand-in accepted with status 200. */
+  pushes: number;
+  /** Bursts with exactly one push, for the burst's last message. */
+  exactlyOnce: number;
+  missing: number;
+  /** Pushes beyond one per burst, or for a message that was not the burst's last. */
+  extra: number;
+  /** Requests the stand-in rejected (not 200). */
+  rejected: number;
+  /** Pushes per second from the earliest due time to the last push's arrival. */
+  pushesPerSecond: number;
+  latenessMs: number[];
+  /** Share of one core used from the earliest due time until the pushes arrived, by the server and by this process (the stand-in). */
+  serverCpu: number;
+  standInCpu: number;
+}
+
+export interface PushRun {
+  waves: WaveResult[];
+  /** Median over the waves of the pushes decided and sent per second. */
+  decisionsPerSecond: number;
+  latenessP50Ms: number;
+  latenessP99Ms: number;
+  latenessMaxMs: number;
+  expected: number;
+  pushes: number;
+  exactlyOnce: number;
+  missing: number;
+  extra: number;
+  rejected: number;
+  /** Increase of chat_push_decisions_total over the run, by reason. */
+  decisionsByReason: Record<string, number>;
+  /** Live deliveries to the members viewing the conversations. */
+  viewing: PushResult;
+  debounceMs: number;
+  maxWaitMs: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Expected {
+  recipientId: string;
+  conversationId: string;
+  lastMessageId: string;
+  dueAt: number;
+}
+
+function pushData(request: RecordedRequest): Record<string, unknown> | null {
+  const data = request.body?.data;
+  return typeof data === "object" && data !== null
+    ? (data as Record<string, unknown>)
+    : null;
+}
+
+/** Pushes due for a burst: the debounce after its last message, capped at the max wait after its first. */
+function expectedPushes(
+  bursts: BurstRecord[],
+  options: BenchOptions,
+): Expected[] {
+  const { debounceMs, maxWaitMs } = options.push;
+  return bursts.flatMap((burst) =>
+    burst.offlineMemberIds.map((recipientId) => ({
+      recipientId,
+      conversationId: burst.conversationId,
+      lastMessageId: burst.lastMessageId,
+      dueAt: Math.min(
+        burst.lastSendAt + debounceMs,
+        burst.firstSendAt + maxWaitMs,
+      ),
+    })),
+  );
+}
+
+function processCpuSeconds(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+}
+
+async function collectWave(
+  standIn: OneSignalStandIn,
+  node: ServerNode,
+  firstRequest: number,
+  expected: Expected[],
+): Promise<WaveResult> {
+  const key = (recipientId: unknown, conversationId: unknown) =>
+    `${String(recipientId)}|${String(conversationId)}`;
+  const wanted = new Set(
+    expected.map((e) => key(e.recipientId, e.conversationId)),
+  );
+  const arrived = () =>
+    standIn.requests.slice(firstRequest).filter((request) => {
+      const data = pushData(request);
+      return data && wanted.has(key(data.recipient_id, data.conversation_id));
+    }).length;
+  const firstDue = Math.min(...expected.map((e) => e.dueAt));
+  const deadline = Math.max(...expected.map((e) => e.dueAt)) + WAVE_TIMEOUT_MS;
+  await sleep(firstDue - Date.now());
+  const cpuStart = {
+    at: performance.now(),
+    server: readNodeCpu(node),
+    self: processCpuSeconds(),
+  };
+  while (arrived() < expected.length && Date.now() < deadline) await sleep(20);
+  const seconds = (performance.now() - cpuStart.at) / 1000;
+  const serverCpu = (readNodeCpu(node) - cpuStart.server) / seconds;
+  const standInCpu = (processCpuSeconds() - cpuStart.self) / seconds;
+  await sleep(EXTRA_PUSH_WAIT_MS);
+
+  const requests = standIn.requests.slice(firstRequest);
+  const byKey = new Map<string, RecordedRequest[]>();
+  let rejected = 0;
+  for (const request of requests) {
+    if (request.status !== 200) {
+      rejected++;
+      continue;
+    }
+    const data = pushData(request);
+    if (!data) continue;
+    const k = key(data.recipient_id, data.conversation_id);
+    byKey.set(k, [...(byKey.get(k) ?? []), request]);
+  }
+  const lateness: number[] = [];
+  let exactlyOnce = 0;
+  let missing = 0;
+  let extra = 0;
+  let pushes = 0;
+  let lastArrival = 0;
+  for (const e of expected) {
+    const received = byKey.get(key(e.recipientId, e.conversationId)) ?? [];
+    pushes += received.length;
+    if (received.length === 0) {
+      missing++;
+      continue;
+    }
+    const matching = received.filter(
+      (request) => pushData(request)?.message_id === e.lastMessageId,
+    );
+    if (received.length === 1 && matching.length === 1) exactlyOnce++;
+    extra += received.length - Math.min(1, matching.length);
+    if (matching.length === 0) missing++;
+    for (const request of received)
+      lastArrival = Math.max(lastArrival, request.at);
+    if (matching[0]) lateness.push(matching[0].at - e.dueAt);
+  }
+  return {
+    bursts: expected.length,
+    expected: expected.length,
+    pushes,
+    exactlyOnce,
+    missing,
+    extra,
+    rejected,
+    pushesPerSecond:
+      lastArrival > firstDue
+        ? (pushes * 1000) / (lastArrival - firstDue)
+        : Number.NaN,
+    latenessMs: lateness,
+    serverCpu,
+    standInCpu,
+  };
+}
+
+/**
+ * Push scenario, chat server only, against a OneSignal stand-in in this
+ * process. Each wave sends one burst from every group's sender at once, so
+ * all of the wave's batches come due within a few milliseconds and the
+ * server's push path, not the schedule, limits how fast they go out.
+ */
+export async function runPushScenario(
+  options: BenchOptions,
+  extra: { cpuProfileDir?: string } = {},
+): Promise<PushRun> {
+  const push = options.push;
+  const offlineMembers = Math.max(
+    1,
+    Math.round(push.members * push.offlineShare),
+  );
+  const nodes: ServerNode[] = [];
+  let generator: Generator | null = null;
+  const standIn = await startOneSignalStandIn();
+  try {
+    const node = await startNode("ours", {
+      cpuProfileDir: extra.cpuProfileDir,
+      env: {
+        ONESIGNAL_APP_ID: standIn.appId,
+        ONESIGNAL_REST_API_KEY: standIn.apiKey,
+        ONESIGNAL_API_URL: standIn.url,
+        ONESIGNAL_RETRY_BASE_MS: "100",
+        PUSH_DEBOUNCE_MS: String(push.debounceMs),
+        PUSH_MAX_WAIT_MS: String(push.maxWaitMs),
+        PUSH_MAX_PER_USER_PER_MINUTE: "100000",
+        CONVERSATION_MAX_MEMBERS: String(push.members + 1),
+      },
+    });
+    nodes.push(node);
+    generator = Generator.start();
+    await generator.setup({
+      scenario: "push",
+      target: { kind: "ours", urls: [node.url], jwtSecret: BENCH_JWT_SECRET },
+      userPrefix: randomBytes(2).toString("hex"),
+      connectConcurrency: options.connectConcurrency,
+      connectTimeoutMs: 30_000,
+      groups: { from: 0, to: push.groups },
+      members: push.members,
+      offlineMembers,
+      burstMessages: push.burstMessages,
+      burstGapMs: push.burstGapMs,
+      textLength: options.textLength,
+    });
+    const decisionsBefore = await readPushDecisions(node);
+
+    const waves: WaveResult[] = [];
+    for (let wave = 0; wave < push.waves; wave++) {
+      const firstRequest = standIn.requests.length;
+      const bursts = await generator.burst(wave);
+      waves.push(
+        await collectWave(
+          standIn,
+          node,
+          firstRequest,
+          expectedPushes(bursts, options),
+        ),
+      );
+    }
+    const decisionsAfter = await readPushDecisions(node);
+    const viewing = (await generator.finish())!;
+
+    const decisionsByReason: Record<string, number> = {};
+    for (const [reason, count] of Object.entries(decisionsAfter)) {
+      const delta = count - (decisionsBefore[reason] ?? 0);
+      if (delta > 0) decisionsByReason[reason] = delta;
+    }
+    const lateness = sortedCopy(waves.flatMap((wave) => wave.latenessMs));
+    const sum = (field: keyof WaveResult) =>
+      waves.reduce((total, wave) => total + (wave[field] as number), 0);
+    return {
+      waves,
+      decisionsPerSecond: spread(waves.map((wave) => wave.pushesPerSecond))
+        .median,
+      latenessP50Ms: percentile(lateness, 50),
+      latenessP99Ms: percentile(lateness, 99),
+      latenessMaxMs:
+        lateness.length > 0 ? lateness[lateness.length - 1]! : Number.NaN,
+      expected: sum("expected"),
+      pushes: sum("pushes"),
+      exactlyOnce: sum("exactlyOnce"),
+      missing: sum("missing"),
+      extra: sum("extra"),
+      rejected: sum("rejected"),
+      decisionsByReason,
+      viewing,
+      debounceMs: push.debounceMs,
+      maxWaitMs: push.maxWaitMs,
+    };
+  } finally {
+    await generator?.stop();
+    await stopNodes(nodes);
+    await standIn.close();
+  }
+}
