@@ -3,7 +3,7 @@ import type { Logger } from "../observability/logger.js";
 import type { ChatMessage } from "../protocol/index.js";
 import type { RedisKeys } from "../stores/redis/keys.js";
 
-/** What one node asks another to deliver: a message to some of its sockets. */
+/** Delivery request from one node to another: a message for some of its sockets. */
 export interface DeliveryRequest {
   message: ChatMessage;
   /** Sockets that get the message without an ack request. */
@@ -14,7 +14,7 @@ export interface DeliveryRequest {
 
 /**
  * Node-to-node delivery over Redis pub/sub: each node subscribes to its own
- * inbox channel, and a sender publishes one request per node that holds a
+ * inbox channel, and a sender publishes one request per node with a
  * recipient's device. Unlike a Socket.IO broadcast through the adapter, a
  * node without recipients gets nothing, and the node that holds a viewing
  * socket waits for its ack itself, so the sender never waits on another

@@ -130,9 +130,10 @@ export function attachSocketHandlers(
       });
     });
 
-    // Every client event first takes a point from the socket's budget. An
-    // event over it is answered rate_limited through its ack and dropped.
-    // `next` is never called, because no per-event listeners are registered.
+    // One middleware per socket handles every client event. An unknown event
+    // or one over the socket's budget gets an error ack and is dropped; the
+    // rest go to the shared handler table. `next` is never called, because
+    // no per-event listeners are registered.
     socket.use((packet, _next) => {
       const ack = packet.at(-1);
       if (!Object.hasOwn(schemas, String(packet[0]))) {

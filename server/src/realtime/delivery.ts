@@ -158,7 +158,7 @@ export class MessageDelivery {
   /**
    * Sends the message to the recipient's viewing devices with an ack
    * request. The first ack records the message as seen; when none comes
-   * within ackTimeoutMs, the devices are marked as not answering and the
+   * within ackTimeoutMs, the devices are marked as not responding and the
    * message goes to the push batch. An ack that arrives after the deadline
    * still marks its device as answering again.
    */

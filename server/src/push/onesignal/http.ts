@@ -7,7 +7,7 @@ export interface PostResponse {
   text: string;
 }
 
-/** Largest response body read, in bytes; OneSignal's answers are a few hundred. */
+/** Largest response body read, in bytes; OneSignal's responses are a few hundred. */
 const MAX_RESPONSE_BYTES = 1_048_576;
 
 /**

@@ -60,7 +60,7 @@ export class TypingRelay {
     };
   }
 
-  /** Ends the socket's typing state, if any, and tells the other members. */
+  /** Ends the socket's typing state, if any, and notifies the other members. */
   stop(socketId: string): void {
     const typing = this.active.get(socketId);
     if (!typing) return;
