@@ -79,7 +79,7 @@ describe("fuzzing", () => {
       for (let round = 0; round < ROUNDS; round++) {
         const fuzzed = mutate(random, payload);
         if (random.next() < 0.1) {
-          // No ack: the server must process or drop it without answering.
+          // No ack: the server must process or drop it without a response.
           emitRaw(anna, event, fuzzed);
           continue;
         }

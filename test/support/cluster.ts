@@ -77,7 +77,7 @@ export async function startNode(
   return { nodeId, port, url: `http://127.0.0.1:${port}`, child, logs, exited };
 }
 
-/** A key prefix of its own for one test, so deployments never share keys. */
+/** Returns a key prefix of its own for one test, so deployments never share keys. */
 export function randomDeployment(): string {
   return `test:${randomBytes(6).toString("hex")}:`;
 }

@@ -32,13 +32,13 @@ export interface OneSignalStandIn {
   url: string;
   appId: string;
   apiKey: string;
-  /** Every request received, answered or not, oldest first. */
+  /** Every request received, with or without a response, oldest first. */
   requests: RecordedRequest[];
   /** Notifications created (idempotent replays are not counted again). */
   notifications: { id: string; body: Record<string, unknown> }[];
-  /** Answers for the next requests, used up in order before normal handling. */
+  /** Responses for the next requests, used up in order before normal handling. */
   script(...responses: ScriptedResponse[]): void;
-  /** External ids that have no subscription, answered with the empty-id 200. */
+  /** External ids that have no subscription; requests for them get the empty-id 200. */
   unsubscribed: Set<string>;
   close(): Promise<void>;
 }

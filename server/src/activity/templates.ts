@@ -28,9 +28,9 @@ const languageSchema = z.object({
     z.enum(activityObjectTypes),
     z.object({ noun: z.string().min(1), withArticle: z.string().min(1) }),
   ),
-  /** How two actors are joined, with {first} and {second}. */
+  /** Pattern that joins two actors, with {first} and {second}. */
   actorsTwo: z.string().min(1),
-  /** How more actors are joined, with {first} and {others} (the count of the rest). */
+  /** Pattern that joins more actors, with {first} and {others}, the count of the rest. */
   actorsMany: z.string().min(1),
 });
 

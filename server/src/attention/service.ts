@@ -175,14 +175,6 @@ export class AttentionService {
     return this.store.listDevicesOf(userIds);
   }
 
-  /** Devices, per user, viewing the conversation right now. */
-  findViewers(
-    conversationId: string,
-    userIds: string[],
-  ): Promise<Map<string, DeviceAttention[]>> {
-    return this.store.findViewers(conversationId, userIds);
-  }
-
   listDevices(userId: string): Promise<DeviceAttention[]> {
     return this.store.listDevices(userId);
   }

@@ -1,10 +1,10 @@
 import type { DeviceAttention } from "../stores/types.js";
 
 /**
- * A device is viewing a conversation when its socket is connected (it has an
- * entry at all), its app is in the foreground and not idle, the
- * conversation is the one it shows on screen, and it has not missed an ack
- * since its last event.
+ * Returns whether the device is viewing the conversation. Its socket is
+ * connected, because it has an entry at all. It must also be in the
+ * foreground (not idle), show this conversation on screen, and have missed
+ * no ack since its last event.
  */
 export function isViewing(
   device: DeviceAttention,

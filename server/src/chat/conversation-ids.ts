@@ -2,7 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 
 /**
  * Id of the direct conversation between two users. It is derived from the
- * sorted pair, so both users reach the same conversation whoever creates it.
+ * sorted pair, so both users reach the same conversation, no matter which one creates it.
  */
 export function directConversationId(userA: string, userB: string): string {
   const [first, second] = userA < userB ? [userA, userB] : [userB, userA];

@@ -16,7 +16,7 @@ export interface DeliveryRequest {
  * Node-to-node delivery over Redis pub/sub: each node subscribes to its own
  * inbox channel, and a sender publishes one request per node with a
  * recipient's device. Unlike a Socket.IO broadcast through the adapter, a
- * node without recipients gets nothing, and the node that holds a viewing
+ * node without recipients gets nothing, and the node with a viewing
  * socket waits for its ack itself, so the sender never waits on another
  * node.
  */

@@ -53,22 +53,22 @@ const MESSAGES: Record<LimitName | SocketLimitName, string> = {
  * standing in while Redis is away.
  */
 export class RateLimits {
-  private readonly limiters: Record<LimitName, RateLimiterAbstract>;
+  /** rate-limiter-flexible limiters backed by Redis; null in a single process. */
+  private readonly limiters: Record<LimitName, RateLimiterAbstract | null>;
   private readonly memoryLimiters: RateLimiterMemory[] = [];
   private readonly socketWindows = new Map<string, SocketWindow>();
   private readonly localWindows = new Map<
     string,
     { start: number; windowMs: number; used: number }
   >();
-  /** True when per-user and per-key limits are kept in Redis. */
-  private readonly clustered: boolean;
 
   constructor(
     private readonly limits: Config["rateLimits"],
     redis: { client: Redis; prefix: string } | null,
   ) {
-    this.clustered = redis !== null;
-    const build = (name: LimitName): RateLimiterAbstract => {
+    // In a single process `consume` uses local counters, so no limiter is built.
+    const build = (name: LimitName): RateLimiterAbstract | null => {
+      if (!redis) return null;
       const options = {
         points: limits[name],
         duration: WINDOW_SECONDS[name],
@@ -76,7 +76,6 @@ export class RateLimits {
       };
       const memory = new RateLimiterMemory(options);
       this.memoryLimiters.push(memory);
-      if (!redis) return memory;
       return new RateLimiterRedis({
         ...options,
         storeClient: redis.client,
@@ -95,12 +94,13 @@ export class RateLimits {
 
   /** Takes `points` from the limit of `key`; throws rate_limited with a retry hint when none are left. */
   async consume(name: LimitName, key: string, points = 1): Promise<void> {
-    if (!this.clustered) {
+    const limiter = this.limiters[name];
+    if (!limiter) {
       this.takeLocal(name, key, points);
       return;
     }
     try {
-      await this.limiters[name].consume(key, points);
+      await limiter.consume(key, points);
     } catch (error) {
       if (error instanceof RateLimiterRes) {
         throw new AppError(

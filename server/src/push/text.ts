@@ -13,13 +13,13 @@ export function cleanText(text: string): string {
 }
 
 /**
- * Shortens text for a push: it is cleaned (see cleanText), whitespace runs
- * become one space, and text over `maxLength` graphemes or 4 × `maxLength`
- * UTF-16 units is cut at the last word boundary within the limit (or
- * mid-word when there is none) and ends with an ellipsis. Cutting by
- * grapheme never splits an emoji or a combined character, and the unit cap
- * keeps a grapheme stacked with hundreds of combining marks from growing
- * the push.
+ * Shortens text for a push. The text is cleaned (see cleanText) and
+ * whitespace runs become one space. Text over `maxLength` graphemes or
+ * 4 × `maxLength` UTF-16 units is cut at the last word boundary within the
+ * limit, or mid-word when there is none, and ends with an ellipsis.
+ * Cutting by grapheme never splits an emoji or a combined character. The
+ * unit cap stops a grapheme stacked with hundreds of combining marks from
+ * growing the push.
  */
 export function shortenText(text: string, maxLength: number): string {
   const flat = cleanText(text).replace(/\s+/g, " ").trim();

@@ -18,7 +18,7 @@ type Viewer = Pick<DeviceAttention, "userId" | "socketId">;
  * who is not viewing.
  *
  * The sender's node looks up every member's devices once. It writes to its
- * own sockets directly and sends one request per other node that holds a
+ * own sockets directly and sends one request per other node with a
  * device (see NodeBus); that node writes to its sockets and waits for its
  * viewers' acks.
  */

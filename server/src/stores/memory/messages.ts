@@ -14,8 +14,8 @@ const TRIM_CHUNK = 64;
 
 interface ConversationLog {
   /**
-   * Messages in seq order; the kept ones are the newest `historyLimit`, and
-   * up to TRIM_CHUNK older ones wait before them to be removed in one go.
+   * Messages in seq order. The newest `historyLimit` are kept. Up to
+   * TRIM_CHUNK older ones wait before them, to be removed in one go.
    */
   messages: ChatMessage[];
   lastSeq: number;

@@ -8,7 +8,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     private readonly keys: RedisKeys,
   ) {}
 
-  /** One SET NX PX, so two nodes claiming the same key at once get one true. */
+  /** Claims the key with one SET NX PX, so two nodes claiming it at once get one true. */
   async claim(key: string, ttlMs: number) {
     const reply = await this.redis.set(
       this.keys.idempotency(key),
