@@ -5,6 +5,7 @@ import {
   type AckResponse,
   type ClientEventName,
   type ClientPayload,
+  quickParsers,
   schemas,
 } from "../protocol/index.js";
 import { toErrorBody } from "./errors.js";
@@ -59,19 +60,23 @@ export function dispatchEvent(
     }
   };
 
-  const parsed = schemas[event].safeParse(raw);
-  if (!parsed.success) {
-    reply({
-      ok: false,
-      error: new AppError(
-        "invalid_payload",
-        describeIssue(parsed.error),
-      ).toBody(),
-    });
-    return;
+  let payload = quickParsers[event]?.(raw) ?? null;
+  if (payload === null) {
+    const parsed = schemas[event].safeParse(raw);
+    if (!parsed.success) {
+      reply({
+        ok: false,
+        error: new AppError(
+          "invalid_payload",
+          describeIssue(parsed.error),
+        ).toBody(),
+      });
+      return;
+    }
+    payload = parsed.data;
   }
   const handler = handlers[event] as EventHandler<typeof event>;
-  handler(socket, parsed.data as ClientPayload<typeof event>).then(
+  handler(socket, payload as ClientPayload<typeof event>).then(
     (result) => reply(result ? { ok: true, ...result } : { ok: true }),
     (error: unknown) => {
       const body = toErrorBody(error, logger, {
