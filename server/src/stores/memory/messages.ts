@@ -6,26 +6,23 @@ import type {
   MessageStore,
 } from "../types.js";
 
-/**
- * Messages past the history limit are removed this many at a time, so a
- * full conversation does not shift its whole array on every append.
- */
-const TRIM_CHUNK = 64;
-
 interface ConversationLog {
   /**
-   * Messages in seq order. The newest `historyLimit` are kept. Up to
-   * TRIM_CHUNK older ones wait before them, to be removed in one go.
+   * The newest `historyLimit` messages as a ring: the message with seq `s`
+   * sits at index `(s - 1) % historyLimit`. The array grows until it is
+   * full, then each append overwrites the oldest message.
    */
-  messages: ChatMessage[];
+  ring: ChatMessage[];
   lastSeq: number;
-  /** `senderId \0 clientMessageId` of each kept message, to its message. */
-  byClientId: Map<string, ChatMessage>;
+  /** Kept messages by sender, then by clientMessageId, for dedupe. */
+  bySender: Map<string, Map<string, ChatMessage>>;
 }
 
-const clientKey = (senderId: string, clientMessageId: string) =>
-  `${senderId}\u0000${clientMessageId}`;
-
+/**
+ * Messages of each conversation in memory. An append costs the same with a
+ * full history as with an empty one: no array is shifted and no key string
+ * is built.
+ */
 export class MemoryMessageStore implements MessageStore {
   private readonly logs = new Map<string, ConversationLog>();
 
@@ -34,27 +31,41 @@ export class MemoryMessageStore implements MessageStore {
   async append(draft: MessageDraft) {
     let log = this.logs.get(draft.conversationId);
     if (!log) {
-      log = { messages: [], lastSeq: 0, byClientId: new Map() };
+      log = { ring: [], lastSeq: 0, bySender: new Map() };
       this.logs.set(draft.conversationId, log);
     }
-    const key = clientKey(draft.senderId, draft.clientMessageId);
-    const original = log.byClientId.get(key);
+    let sent = log.bySender.get(draft.senderId);
+    if (!sent) {
+      sent = new Map();
+      log.bySender.set(draft.senderId, sent);
+    }
+    const original = sent.get(draft.clientMessageId);
     if (original) return { message: original, duplicate: true };
 
-    log.lastSeq += 1;
-    const message: ChatMessage = { ...draft, seq: log.lastSeq };
-    log.messages.push(message);
-    log.byClientId.set(key, message);
-
-    const length = log.messages.length;
-    if (length > this.historyLimit) {
-      // The message that just left the kept window is forgotten for dedupe now.
-      const left = log.messages[length - this.historyLimit - 1]!;
-      log.byClientId.delete(clientKey(left.senderId, left.clientMessageId));
-      if (length >= this.historyLimit + TRIM_CHUNK) {
-        log.messages.splice(0, length - this.historyLimit);
+    const seq = log.lastSeq + 1;
+    const message: ChatMessage = {
+      id: draft.id,
+      conversationId: draft.conversationId,
+      senderId: draft.senderId,
+      senderName: draft.senderName,
+      text: draft.text,
+      clientMessageId: draft.clientMessageId,
+      createdAt: draft.createdAt,
+      seq,
+    };
+    const slot = (seq - 1) % this.historyLimit;
+    const left = log.ring[slot];
+    if (left) {
+      // The message leaving the kept window is forgotten for dedupe now.
+      const leftSent = log.bySender.get(left.senderId);
+      leftSent?.delete(left.clientMessageId);
+      if (leftSent?.size === 0 && left.senderId !== draft.senderId) {
+        log.bySender.delete(left.senderId);
       }
     }
+    log.ring[slot] = message;
+    log.lastSeq = seq;
+    sent.set(draft.clientMessageId, message);
     return { message, duplicate: false };
   }
 
@@ -65,38 +76,36 @@ export class MemoryMessageStore implements MessageStore {
     const log = this.logs.get(conversationId);
     if (!log) return { messages: [], hasMore: false, firstSeq: 1 };
 
-    const all = log.messages;
-    // Indexes below `base` hold trimmed messages that wait for the next chunk removal.
-    const base = Math.max(0, all.length - this.historyLimit);
-    const keptCount = all.length - base;
-    const firstSeq = log.lastSeq - keptCount + 1;
-    const indexOf = (seq: number) => seq - firstSeq;
-
-    let start: number;
-    let end: number;
+    const lastSeq = log.lastSeq;
+    const firstSeq = lastSeq - log.ring.length + 1;
+    // Bounds are seqs: `from` included, `to` excluded.
+    let from: number;
+    let to: number;
     let hasMore: boolean;
     if (query.afterSeq !== undefined) {
-      start = Math.max(0, indexOf(query.afterSeq + 1));
-      end = Math.min(keptCount, start + query.limit);
-      hasMore = end < keptCount;
+      from = Math.max(firstSeq, query.afterSeq + 1);
+      to = Math.min(lastSeq + 1, from + query.limit);
+      hasMore = to <= lastSeq;
     } else {
-      end =
+      to =
         query.beforeSeq === undefined
-          ? keptCount
-          : Math.min(keptCount, Math.max(0, indexOf(query.beforeSeq)));
-      start = Math.max(0, end - query.limit);
-      hasMore = start > 0;
+          ? lastSeq + 1
+          : Math.max(firstSeq, Math.min(lastSeq + 1, query.beforeSeq));
+      from = Math.max(firstSeq, to - query.limit);
+      hasMore = from > firstSeq;
     }
-    return {
-      messages: all.slice(base + start, base + end),
-      hasMore,
-      firstSeq,
-    };
+    const messages: ChatMessage[] = [];
+    for (let seq = from; seq < to; seq += 1) {
+      messages.push(log.ring[(seq - 1) % this.historyLimit]!);
+    }
+    return { messages, hasMore, firstSeq };
   }
 
   async lastMessages(conversationIds: string[]) {
-    return conversationIds.map(
-      (id) => this.logs.get(id)?.messages.at(-1) ?? null,
-    );
+    return conversationIds.map((id) => {
+      const log = this.logs.get(id);
+      if (!log || log.lastSeq === 0) return null;
+      return log.ring[(log.lastSeq - 1) % this.historyLimit] ?? null;
+    });
   }
 }
