@@ -5,9 +5,26 @@ import type { Logger } from "../observability/logger.js";
 import type { ChatMessage } from "../protocol/index.js";
 import type { PushService } from "../push/service.js";
 import type { Conversation, DeviceAttention } from "../stores/types.js";
+import { type Deadline, DeadlineQueue } from "./deadline-queue.js";
 import { type ChatServer, type ChatSocket, userRoom } from "./types.js";
 
 type Viewer = Pick<DeviceAttention, "userId" | "socketId">;
+
+const NO_DEVICES: DeviceAttention[] = [];
+
+/** One recipient's viewing devices that were sent a message and may ack it. */
+interface ViewerAckWait extends Deadline {
+  recipientId: string;
+  devices: Viewer[];
+  message: ChatMessage;
+}
+
+/** `socket.emit` with an ack callback, which the typed server events leave out. */
+type EmitWithAck = (
+  event: "message:new",
+  message: ChatMessage,
+  ack: () => void,
+) => void;
 
 /**
  * Fans a new message out to every member's devices and hands the push
@@ -23,6 +40,8 @@ type Viewer = Pick<DeviceAttention, "userId" | "socketId">;
  * viewers' acks.
  */
 export class MessageDelivery {
+  private readonly ackDeadlines: DeadlineQueue<ViewerAckWait>;
+
   constructor(
     private readonly io: ChatServer,
     private readonly attention: AttentionService,
@@ -30,7 +49,11 @@ export class MessageDelivery {
     private readonly ackTimeoutMs: number,
     private readonly bus: NodeBus | null,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.ackDeadlines = new DeadlineQueue(ackTimeoutMs, (wait) =>
+      this.onAckMissed(wait),
+    );
+  }
 
   /** Subscribes to delivery requests from other nodes, in a cluster. */
   async start(): Promise<void> {
@@ -42,9 +65,6 @@ export class MessageDelivery {
     message: ChatMessage,
     origin?: ChatSocket,
   ): Promise<void> {
-    const recipients = conversation.memberIds.filter(
-      (memberId) => memberId !== message.senderId,
-    );
     const devices = await this.lookUpDevices(conversation, message);
     if (!devices) {
       // Without attention data, everyone gets the broadcast and every
@@ -55,57 +75,80 @@ export class MessageDelivery {
         message,
       );
       await Promise.all(
-        recipients.map((recipientId) =>
-          this.schedulePush(recipientId, message),
-        ),
+        conversation.memberIds
+          .filter((memberId) => memberId !== message.senderId)
+          .map((recipientId) => this.schedulePush(recipientId, message)),
       );
       return;
     }
 
-    const byNode = new Map<string, DeliveryRequest>();
-    const viewing = new Set<string>();
-    for (const [userId, list] of devices) {
-      for (const device of list) {
+    const ownNode = this.attention.nodeId;
+    // This node's share is built without a map; other nodes get one request each.
+    const local: DeliveryRequest = { message, sockets: [], viewers: [] };
+    let remote: Map<string, DeliveryRequest> | null = null;
+    let notViewing: string[] | null = null;
+    for (const memberId of conversation.memberIds) {
+      const isRecipient = memberId !== message.senderId;
+      let viewing = false;
+      for (const device of devices.get(memberId) ?? NO_DEVICES) {
         if (device.socketId === origin?.id) continue;
-        let request = byNode.get(device.nodeId);
-        if (!request) {
-          request = { message, sockets: [], viewers: [] };
-          byNode.set(device.nodeId, request);
+        let request = local;
+        if (device.nodeId !== ownNode) {
+          remote ??= new Map();
+          let forNode = remote.get(device.nodeId);
+          if (!forNode) {
+            forNode = { message, sockets: [], viewers: [] };
+            remote.set(device.nodeId, forNode);
+          }
+          request = forNode;
         }
-        if (userId !== message.senderId && isViewing(device, conversation.id)) {
-          request.viewers.push({ userId, socketId: device.socketId });
-          viewing.add(userId);
+        if (isRecipient && isViewing(device, conversation.id)) {
+          request.viewers.push({ userId: memberId, socketId: device.socketId });
+          viewing = true;
         } else {
           request.sockets.push(device.socketId);
         }
       }
+      if (isRecipient && !viewing) (notViewing ??= []).push(memberId);
     }
 
-    for (const [nodeId, request] of byNode) {
-      if (nodeId === this.attention.nodeId) this.deliverLocally(request);
-      else this.sendToNode(nodeId, request);
+    this.deliverLocally(local);
+    if (remote) {
+      for (const [nodeId, request] of remote) this.sendToNode(nodeId, request);
     }
     // Awaited, so once the sender has its ack the pending pushes are stored
     // and survive this node dying.
-    await Promise.all(
-      recipients
-        .filter((recipientId) => !viewing.has(recipientId))
-        .map((recipientId) => this.schedulePush(recipientId, message)),
-    );
+    if (notViewing) {
+      await Promise.all(
+        notViewing.map((recipientId) =>
+          this.schedulePush(recipientId, message),
+        ),
+      );
+    }
   }
 
-  /** Writes the message to this node's sockets and waits for its viewers' acks. */
+  /**
+   * Writes the message to this node's sockets and waits for its viewers'
+   * acks. Viewers of one user are next to each other in the request.
+   */
   private deliverLocally({ message, sockets, viewers }: DeliveryRequest): void {
     if (sockets.length > 0) {
       // Socket ids are rooms of their own, so this is one encode for all of them.
       this.io.local.to(sockets).emit("message:new", message);
     }
-    const byUser = new Map<string, Viewer[]>();
-    for (const viewer of viewers) {
-      byUser.set(viewer.userId, [...(byUser.get(viewer.userId) ?? []), viewer]);
-    }
-    for (const [userId, devices] of byUser) {
-      this.awaitViewerAck(userId, devices, message);
+    let start = 0;
+    while (start < viewers.length) {
+      const userId = viewers[start]!.userId;
+      let end = start + 1;
+      while (end < viewers.length && viewers[end]!.userId === userId) end += 1;
+      this.awaitViewerAck(
+        userId,
+        start === 0 && end === viewers.length
+          ? viewers
+          : viewers.slice(start, end),
+        message,
+      );
+      start = end;
     }
   }
 
@@ -167,64 +210,68 @@ export class MessageDelivery {
     devices: Viewer[],
     message: ChatMessage,
   ): void {
-    let pending = devices.length;
-    let settled = false;
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      for (const device of devices) {
-        this.attention
-          .markAckMissed(device.userId, device.socketId)
-          .catch((error: unknown) =>
-            this.logger.warn(
-              { err: error, socketId: device.socketId },
-              "marking a missed ack failed",
-            ),
-          );
-      }
-      this.logger.info(
-        {
-          recipientId,
-          messageId: message.id,
-          conversationId: message.conversationId,
-        },
-        "no viewing device acked in time; scheduling a push",
-      );
-      void this.schedulePush(recipientId, message);
-    }, this.ackTimeoutMs);
-
-    const onAck = (device: Viewer) => {
-      if (!settled) {
-        settled = true;
-        clearTimeout(timer);
-        this.push.recordSeen(recipientId, message);
-        return;
-      }
-      // A late ack: the device is alive after all.
-      this.attention
-        .markResponsive(device.userId, device.socketId)
-        .catch(() => undefined);
+    const wait: ViewerAckWait = {
+      recipientId,
+      devices,
+      message,
+      settled: false,
+      deadline: 0,
     };
+    let sent = 0;
     for (const device of devices) {
       const socket = this.io.sockets.sockets.get(device.socketId);
-      if (!socket) {
-        // Gone meanwhile, so it cannot ack.
-        pending -= 1;
-        continue;
-      }
-      const emit = socket.emit.bind(socket) as unknown as (
-        event: "message:new",
-        message: ChatMessage,
-        ack: () => void,
-      ) => void;
-      emit("message:new", message, () => onAck(device));
+      // A socket gone meanwhile cannot ack.
+      if (!socket) continue;
+      (socket.emit as unknown as EmitWithAck).call(
+        socket,
+        "message:new",
+        message,
+        () => this.onViewerAck(wait, device),
+      );
+      sent += 1;
     }
-    if (pending === 0) {
+    if (sent === 0) {
       // No viewer is left on this node: push without waiting for the deadline.
-      clearTimeout(timer);
-      settled = true;
+      wait.settled = true;
       void this.schedulePush(recipientId, message);
+      return;
     }
+    this.ackDeadlines.add(wait);
+  }
+
+  private onViewerAck(wait: ViewerAckWait, device: Viewer): void {
+    if (!wait.settled) {
+      wait.settled = true;
+      this.push.recordSeen(wait.recipientId, wait.message);
+      return;
+    }
+    // A late ack: the device is alive after all.
+    this.attention
+      .markResponsive(device.userId, device.socketId)
+      .catch(() => undefined);
+  }
+
+  private onAckMissed(wait: ViewerAckWait): void {
+    const { recipientId, message } = wait;
+    for (const device of wait.devices) {
+      this.attention
+        .markAckMissed(device.userId, device.socketId)
+        .catch((error: unknown) =>
+          this.logger.warn(
+            { err: error, socketId: device.socketId },
+            "marking a missed ack failed",
+          ),
+        );
+    }
+    this.logger.info(
+      {
+        recipientId,
+        messageId: message.id,
+        conversationId: message.conversationId,
+      },
+      "no viewing device acked in time; scheduling a push",
+    );
+    void this.schedulePush(recipientId, message);
   }
 
   /** Adds the message to the recipient's push batch; logs a failure and resolves anyway. */
