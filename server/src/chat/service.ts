@@ -28,6 +28,29 @@ const DEFAULT_LIST_PAGE = 100;
 /** Conversations kept in the in-process cache of each node. */
 const CONVERSATION_CACHE_SIZE = 10_000;
 
+function checkMember(conversation: Conversation, userId: string) {
+  if (!conversation.memberIds.includes(userId)) {
+    throw new AppError(
+      "forbidden",
+      `Not a member of conversation ${conversation.id}`,
+    );
+  }
+  return conversation;
+}
+
+let lastIsoMs = 0;
+let lastIso = "";
+
+/** The current time as an ISO 8601 string, formatted at most once per millisecond. */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== lastIsoMs) {
+    lastIsoMs = now;
+    lastIso = new Date(now).toISOString();
+  }
+  return lastIso;
+}
+
 /**
  * Conversations, messages and read positions: the rules that do not depend
  * on sockets. Socket handlers and HTTP routes call it, then fan out.
@@ -122,13 +145,7 @@ export class ChatService {
         "not_found",
         `Conversation ${conversationId} not found`,
       );
-    if (!conversation.memberIds.includes(userId)) {
-      throw new AppError(
-        "forbidden",
-        `Not a member of conversation ${conversationId}`,
-      );
-    }
-    return conversation;
+    return checkMember(conversation, userId);
   }
 
   /**
@@ -152,10 +169,11 @@ export class ChatService {
         `text: at most ${this.limits.messageMaxLength} characters, got ${payload.text.length}`,
       );
     }
-    const conversation = await this.requireMembership(
-      sender.userId,
-      payload.conversationId,
-    );
+    // A cached conversation is checked without waiting on a promise.
+    const cached = this.conversationCache.get(payload.conversationId);
+    const conversation = cached
+      ? checkMember(cached, sender.userId)
+      : await this.requireMembership(sender.userId, payload.conversationId);
     const { message, duplicate } = await this.stores.messages.append({
       id: randomUUID(),
       conversationId: conversation.id,
@@ -163,7 +181,7 @@ export class ChatService {
       senderName: sender.name,
       text: payload.text,
       clientMessageId: payload.clientMessageId,
-      createdAt: new Date().toISOString(),
+      createdAt: isoNow(),
     });
     const ownRead = duplicate
       ? Promise.resolve()

@@ -57,10 +57,19 @@ export class RateLimits {
   private readonly limiters: Record<LimitName, RateLimiterAbstract | null>;
   private readonly memoryLimiters: RateLimiterMemory[] = [];
   private readonly socketWindows = new Map<string, SocketWindow>();
-  private readonly localWindows = new Map<
-    string,
-    { start: number; windowMs: number; used: number }
-  >();
+  /** Local counters of each limit by key, in a single process. */
+  private readonly localWindows: Record<
+    LimitName,
+    Map<string, { start: number; used: number }>
+  > = {
+    sendPerUser: new Map(),
+    apiPerMinute: new Map(),
+    activitiesPerMinute: new Map(),
+    createPerUser: new Map(),
+  };
+  private localCount = 0;
+  /** Count of local counters at which the next sweep runs; doubles while most are live. */
+  private sweepAt = LOCAL_SWEEP_THRESHOLD;
 
   constructor(
     private readonly limits: Config["rateLimits"],
@@ -140,17 +149,21 @@ export class RateLimits {
   /**
    * Single-process fast path for per-user and per-key limits: a fixed
    * window counter without timers or promises. Expired windows are swept
-   * once the map grows past LOCAL_SWEEP_THRESHOLD.
+   * once there are more than LOCAL_SWEEP_THRESHOLD counters.
    */
   private takeLocal(name: LimitName, key: string, points: number): void {
     const now = Date.now();
     const windowMs = WINDOW_SECONDS[name] * 1000;
-    const id = `${name}\u0000${key}`;
-    let window = this.localWindows.get(id);
-    if (!window || now - window.start >= windowMs) {
-      window = { start: now, windowMs, used: 0 };
-      this.localWindows.set(id, window);
-      if (this.localWindows.size > LOCAL_SWEEP_THRESHOLD) this.sweepLocal(now);
+    const windows = this.localWindows[name];
+    let window = windows.get(key);
+    if (!window) {
+      window = { start: now, used: 0 };
+      windows.set(key, window);
+      this.localCount += 1;
+      if (this.localCount > this.sweepAt) this.sweepLocal(now);
+    } else if (now - window.start >= windowMs) {
+      window.start = now;
+      window.used = 0;
     }
     window.used += points;
     if (window.used > this.limits[name]) {
@@ -164,9 +177,17 @@ export class RateLimits {
   }
 
   private sweepLocal(now: number): void {
-    for (const [id, window] of this.localWindows) {
-      if (now - window.start >= window.windowMs) this.localWindows.delete(id);
+    let count = 0;
+    for (const name of Object.keys(this.localWindows) as LimitName[]) {
+      const windowMs = WINDOW_SECONDS[name] * 1000;
+      const windows = this.localWindows[name];
+      for (const [key, window] of windows) {
+        if (now - window.start >= windowMs) windows.delete(key);
+      }
+      count += windows.size;
     }
+    this.localCount = count;
+    this.sweepAt = Math.max(LOCAL_SWEEP_THRESHOLD, count * 2);
   }
 
   /** Forgets a socket's counters when it disconnects. */
@@ -180,7 +201,7 @@ export class RateLimits {
    */
   countEntries(): number {
     this.sweepLocal(Date.now());
-    let total = this.socketWindows.size + this.localWindows.size;
+    let total = this.socketWindows.size + this.localCount;
     for (const limiter of this.memoryLimiters) {
       const storage = (
         limiter as unknown as {
