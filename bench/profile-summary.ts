@@ -57,6 +57,8 @@ function fileOf(url: string): string {
   return relative(REPO_ROOT, path);
 }
 
+const COMPILED_SERVER = "dist/bench/server/";
+
 /**
  * Groups a file into what a reader would change or blame: a folder of the
  * server (server/src/push), an npm package (socket.io), Node's internals,
@@ -71,8 +73,12 @@ function packageOf(file: string, functionName: string): string {
     const parts = file.slice(modules + "node_modules/".length).split("/");
     return parts[0]!.startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0]!;
   }
-  const parts = file.split("/");
-  return parts.length > 3 ? parts.slice(0, 3).join("/") : file;
+  // The bench runs the server compiled to dist/bench/server/; it is grouped by its source folder.
+  const compiled = file.startsWith(COMPILED_SERVER)
+    ? `server/src/${file.slice(COMPILED_SERVER.length)}`
+    : file;
+  const parts = compiled.split("/");
+  return parts.length > 3 ? parts.slice(0, 3).join("/") : compiled;
 }
 
 function ranked(
@@ -125,7 +131,8 @@ export function summariseProfile(
     totalMs += ms;
     const file = fileOf(url);
     const name = functionName || "(anonymous)";
-    // Files transpiled by tsx report every function on line 0, so no line is shown for them.
+    // Files transpiled by tsx report every function on line 0, so no line is shown for them;
+    // compiled files give the line in dist/.
     const where = file && lineNumber > 0 ? `${file}:${lineNumber + 1}` : file;
     const functionKey = where ? `${name} ${where}` : name;
     byFunction.set(functionKey, (byFunction.get(functionKey) ?? 0) + ms);

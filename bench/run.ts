@@ -42,6 +42,7 @@ import {
 import { runChatScenario, type ChatRun } from "./scenarios/chat.js";
 import { runMemoryScenario } from "./scenarios/memory.js";
 import { runPushScenario } from "./scenarios/push.js";
+import { buildServers } from "./lib/build.js";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -304,6 +305,9 @@ async function main(): Promise<number> {
   log(
     `bench: ${options.rounds} round(s) of ${options.scenarios.join(", ")} on ${machine.nproc} cores (${machine.cpuModel}), Node ${machine.node}, load average ${machine.loadAverageAtStart.join(" ")}`,
   );
+
+  log("building both servers with tsc");
+  buildServers();
 
   const rounds: RoundResult[] = [];
   for (let round = 1; round <= options.rounds; round++) {

@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { SystemKind } from "../load/plans.js";
+import { BUILT_ENTRY } from "./build.js";
 import {
   freePort,
   readCpuSeconds,
@@ -77,9 +78,9 @@ export async function startNode(
       SHUTDOWN_TIMEOUT_MS: "5000",
       ...options.env,
     });
-    nodeArgs.push("--import", "tsx", "server/src/main.ts");
+    nodeArgs.push(BUILT_ENTRY.ours);
   } else {
-    nodeArgs.push("--import", "tsx", "bench/baselines/relay.ts");
+    nodeArgs.push(BUILT_ENTRY.relay);
   }
   if (options.redis) {
     env.REDIS_URL = options.redis.url;
