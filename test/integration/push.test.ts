@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { collect, requestOk } from "../support/client.js";
+import { coalescedIdempotencyKey } from "../../server/src/push/idempotency.js";
 import { startPushServer, type PushTestServer } from "../support/push.js";
 import type { ClientSocket } from "../support/server.js";
 import { waitUntil } from "../support/server.js";
@@ -74,11 +75,12 @@ describe("push fallback", () => {
       type: "message",
       conversation_id: conversation.id,
       sender_id: "anna",
-      recipient_id: "ben",
       seq: 5,
       count: 5,
       click_action: "open_chat",
     });
+    // One request may serve several recipients, so data names none of them.
+    expect(body.data).not.toHaveProperty("recipient_id");
     expect(body.collapse_id).toBe(body.thread_id);
     expect(body.android_group).toBe(body.thread_id);
     expect(body.idempotency_key).toMatch(/^[0-9a-f-]{36}$/);
@@ -250,6 +252,167 @@ describe("push fallback", () => {
     expect(duringBurst).toBeGreaterThanOrEqual(1);
     await server.waitForIdleQueue();
   });
+});
+
+/** External ids a recorded request targets. */
+function aliasesOf(body: Record<string, unknown> | null): string[] {
+  return (
+    (body?.include_aliases as { external_id?: string[] } | undefined)
+      ?.external_id ?? []
+  );
+}
+
+/** Creates a group of anna and `count` members who never connect, so all of them get pushes. */
+async function offlineGroup(server: PushTestServer, count: number) {
+  const anna = await server.connect("anna", { name: "Anna" });
+  const memberIds = Array.from(
+    { length: count },
+    (_, index) => `member${String(index).padStart(4, "0")}`,
+  );
+  const { conversation } = await requestOk(anna, "conversation:create", {
+    memberIds,
+    title: "Team",
+  });
+  return { anna, memberIds, conversationId: conversation.id as string };
+}
+
+/** Waits until every user has one decision and returns them, in the order of `userIds`. */
+async function waitForOneDecisionEach(
+  server: PushTestServer,
+  userIds: string[],
+  timeoutMs = 10_000,
+) {
+  await waitUntil(async () => {
+    for (const userId of userIds) {
+      if ((await server.decisions(userId)).length === 0) return false;
+    }
+    return true;
+  }, timeoutMs);
+  return Promise.all(userIds.map((userId) => server.decisions(userId)));
+}
+
+describe("coalesced pushes", () => {
+  it("sends a group burst as one request", async () => {
+    const server = await startPushServer();
+    const { anna, memberIds, conversationId } = await offlineGroup(server, 20);
+    await sendBurst(anna, conversationId, ["one", "two", "three"]);
+
+    const decisions = await waitForOneDecisionEach(server, memberIds);
+    await server.waitForIdleQueue();
+    expect(server.oneSignal.requests).toHaveLength(1);
+    const [request] = server.oneSignal.requests;
+    expect(request!.status).toBe(200);
+    expect(aliasesOf(request!.body)).toEqual(memberIds);
+    expect(server.oneSignal.notifications).toHaveLength(1);
+    const notificationId = server.oneSignal.notifications[0]!.id;
+    const lastMessageId = (request!.body!.data as Record<string, unknown>)
+      .message_id as string;
+    expect(request!.body!.idempotency_key).toBe(
+      coalescedIdempotencyKey(memberIds, conversationId, lastMessageId),
+    );
+    for (const [index, entries] of decisions.entries()) {
+      expect(entries, memberIds[index]).toHaveLength(1);
+      expect(entries[0]).toMatchObject({
+        reason: "sent",
+        count: 3,
+        topic: conversationId,
+        lastItemId: lastMessageId,
+        notificationId,
+      });
+    }
+  });
+
+  it("maps invalid_aliases to not_subscribed", async () => {
+    const server = await startPushServer();
+    const { anna, memberIds, conversationId } = await offlineGroup(server, 6);
+    const unsubscribed = [memberIds[1]!, memberIds[4]!];
+    for (const userId of unsubscribed)
+      server.oneSignal.unsubscribed.add(userId);
+    await sendBurst(anna, conversationId, ["anyone?"]);
+
+    const decisions = await waitForOneDecisionEach(server, memberIds);
+    expect(server.oneSignal.requests).toHaveLength(1);
+    expect(aliasesOf(server.oneSignal.requests[0]!.body)).toEqual(memberIds);
+    const notificationId = server.oneSignal.notifications[0]!.id;
+    for (const [index, userId] of memberIds.entries()) {
+      const [decision] = decisions[index]!;
+      if (unsubscribed.includes(userId)) {
+        expect(decision, userId).toMatchObject({ reason: "not_subscribed" });
+        expect(decision!.detail, userId).toMatch(/invalid_aliases/);
+        expect(decision!.notificationId, userId).toBeUndefined();
+      } else {
+        expect(decision, userId).toMatchObject({
+          reason: "sent",
+          notificationId,
+        });
+        expect(decision!.detail, userId).toBeUndefined();
+      }
+    }
+  });
+
+  it("records failed for every recipient of a rejected request", async () => {
+    const server = await startPushServer();
+    server.oneSignal.script({ status: 400, body: { errors: ["Bad request"] } });
+    const { anna, memberIds, conversationId } = await offlineGroup(server, 4);
+    await sendBurst(anna, conversationId, ["x"]);
+
+    const decisions = await waitForOneDecisionEach(server, memberIds);
+    expect(server.oneSignal.requests).toHaveLength(1);
+    for (const [index, entries] of decisions.entries()) {
+      expect(entries[0], memberIds[index]).toMatchObject({ reason: "failed" });
+      expect(entries[0]!.detail).toMatch(/HTTP 400: .*Bad request/);
+    }
+  });
+
+  it("keeps requests apart when the text differs", async () => {
+    const server = await startPushServer();
+    const { anna, memberIds, conversationId } = await offlineGroup(server, 3);
+    const writer = await server.connect(memberIds[1]!, { name: "Max" });
+    await sendBurst(writer, conversationId, ["from Max"]);
+    writer.disconnect();
+    await sendBurst(anna, conversationId, ["from Anna"]);
+
+    // Max's own message is not pushed to him, so his push counts one
+    // message and the others' two. Anna read Max's message by sending hers.
+    const everyone = ["anna", ...memberIds];
+    const [annaDecisions] = await waitForOneDecisionEach(server, everyone);
+    await server.waitForIdleQueue();
+    expect(annaDecisions!.map((entry) => entry.reason)).toEqual([
+      "suppressed_read",
+    ]);
+    const targets = server.oneSignal.requests
+      .map((request) => aliasesOf(request.body))
+      .sort((a, b) => a.length - b.length || a[0]!.localeCompare(b[0]!));
+    expect(targets).toEqual([[memberIds[1]], [memberIds[0], memberIds[2]]]);
+  });
+
+  it("sends 2,001 recipients in requests of at most 2,000", async () => {
+    const server = await startPushServer({ CONVERSATION_MAX_MEMBERS: "2100" });
+    const { anna, memberIds, conversationId } = await offlineGroup(
+      server,
+      2001,
+    );
+    await sendBurst(anna, conversationId, ["everyone"]);
+
+    const decisions = await waitForOneDecisionEach(server, memberIds, 30_000);
+    const sizes = server.oneSignal.requests.map(
+      (request) => aliasesOf(request.body).length,
+    );
+    // Usually [2000, 1]; a pause of COALESCE_IDLE_MS while the batches
+    // come due splits the group earlier.
+    expect(sizes.length).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(2000);
+    expect(server.oneSignal.requests.every((r) => r.status === 200)).toBe(true);
+    const targeted = server.oneSignal.requests.flatMap((request) =>
+      aliasesOf(request.body),
+    );
+    expect(targeted).toHaveLength(2001);
+    expect(new Set(targeted).size).toBe(2001);
+    for (const entries of decisions) {
+      expect(entries).toHaveLength(1);
+      expect(entries[0]!.reason).toBe("sent");
+    }
+  }, 60_000);
 });
 
 describe("push preferences", () => {

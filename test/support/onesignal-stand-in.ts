@@ -5,10 +5,12 @@ import { randomUUID } from "node:crypto";
 /**
  * A OneSignal stand-in: a real HTTP server on 127.0.0.1 that checks what
  * OneSignal's Create Notification endpoint checks (auth header, app id,
- * English content, one targeting method, alias labels, target_channel, data
- * and body size, collapse_id length, idempotency_key format) and responds
- * the way OneSignal does, including idempotent replays. Tests can script
- * 429, 5xx, slow and other responses for the next requests.
+ * English content, one targeting method, alias labels, at most 2,000
+ * aliases, target_channel, data and payload size, collapse_id length,
+ * idempotency_key format) and responds the way OneSignal does, including
+ * `errors.invalid_aliases` for unsubscribed recipients and idempotent
+ * replays. Tests can script 429, 5xx, slow and other responses for the
+ * next requests.
  */
 
 export interface RecordedRequest {
@@ -54,8 +56,11 @@ const TARGETING_FIELDS = [
 ];
 const ALIAS_LABELS = new Set(["external_id", "onesignal_id"]);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const MAX_BODY_BYTES = 4096;
+/** Bytes of the notification payload: the JSON body without its recipient list. */
+const MAX_PAYLOAD_BYTES = 4096;
 const MAX_DATA_BYTES = 2048;
+/** Aliases per request in the spec of OneSignal's Node SDK (5.x). */
+const MAX_ALIASES = 2000;
 
 function readBody(request: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -67,12 +72,9 @@ function readBody(request: IncomingMessage): Promise<string> {
 }
 
 /** Returns the 400 error OneSignal would give the body, or null when it is valid. */
-function validate(
-  body: Record<string, unknown>,
-  appId: string,
-  raw: string,
-): string | null {
-  if (Buffer.byteLength(raw) > MAX_BODY_BYTES)
+function validate(body: Record<string, unknown>, appId: string): string | null {
+  const payload = JSON.stringify({ ...body, include_aliases: undefined });
+  if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES)
     return "Payload exceeds the 4 KB limit";
   if (body.app_id !== appId)
     return "app_id not found. You may be missing a Content-Type: application/json header.";
@@ -104,14 +106,18 @@ function validate(
     const labels = Object.keys(aliases ?? {});
     if (labels.length === 0 || labels.some((label) => !ALIAS_LABELS.has(label)))
       return "include_aliases has an unknown alias label";
+    let count = 0;
     for (const ids of Object.values(aliases)) {
       if (
         !Array.isArray(ids) ||
         ids.length === 0 ||
-        ids.some((id) => typeof id !== "string")
+        ids.some((id) => typeof id !== "string" || id === "")
       )
-        return "include_aliases values must be arrays of strings";
+        return "include_aliases values must be arrays of non-empty strings";
+      count += ids.length;
     }
+    if (count > MAX_ALIASES)
+      return `include_aliases may contain at most ${MAX_ALIASES} aliases, got ${count}`;
     if (body.target_channel === undefined)
       return "target_channel is required when using include_aliases";
   }
@@ -227,7 +233,7 @@ export async function startOneSignalStandIn(
       });
       return;
     }
-    const error = validate(body, appId, raw);
+    const error = validate(body, appId);
     if (error) {
       answer(400, { errors: [error] });
       return;

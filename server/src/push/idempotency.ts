@@ -28,3 +28,28 @@ export function batchIdempotencyKey(
 ): string {
   return uuidV5(`${recipientId}\u0000${topic}\u0000${lastItemId}`);
 }
+
+/**
+ * Idempotency key of one request that pushes the same notification to
+ * several recipients: a version 5 UUID of the sorted recipient ids, the
+ * topic and the newest item. With one recipient it equals
+ * batchIdempotencyKey, because user ids cannot contain a comma.
+ *
+ * OneSignalSender retries a request with the same body, key included, so
+ * OneSignal sends a retried request at most once. A batch that fires again (its Redis lease expired
+ * mid-send, or the process died before settling) is coalesced anew, usually
+ * with other recipients, so it gets a different key and its recipients can
+ * get the push twice. The per-conversation collapse_id then replaces the
+ * first push on the device instead of showing a second one. Keeping one key
+ * per recipient would need one request per recipient, which OneSignal's
+ * rate limit of 6,000 requests/s per app (paid plans) does not allow at
+ * this volume.
+ */
+export function coalescedIdempotencyKey(
+  recipientIds: readonly string[],
+  topic: string,
+  lastItemId: string,
+): string {
+  const recipients = [...recipientIds].sort().join(",");
+  return uuidV5(`${recipients}\u0000${topic}\u0000${lastItemId}`);
+}

@@ -48,6 +48,7 @@ export class DryRunOutbox implements PushSender {
     this.logger.info(
       {
         recipientId: request.include_aliases.external_id[0],
+        recipients: request.include_aliases.external_id.length,
         notificationId,
         collapseId: request.collapse_id,
         heading: request.headings.en,

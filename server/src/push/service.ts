@@ -22,7 +22,9 @@ import type {
 import { pushBatchKey } from "./batch.js";
 import { batchIdempotencyKey } from "./idempotency.js";
 import { renderMessagePush } from "./message-template.js";
+import { PushCoalescer } from "./coalescer.js";
 import {
+  checkRenderedRequest,
   notificationRequestSchema,
   type NotificationRequest,
 } from "./onesignal/schema.js";
@@ -65,6 +67,7 @@ export function conversationThreadId(conversationId: string): string {
 export class PushService {
   private readonly timing: { debounceMs: number; maxWaitMs: number };
   private readonly handlers = new Map<PushBatch["kind"], BatchHandler>();
+  private readonly coalescer: PushCoalescer;
   private readonly seenPending = new Map<
     string,
     {
@@ -82,6 +85,7 @@ export class PushService {
       maxWaitMs: deps.config.maxWaitMs,
     };
     this.handlers.set("message", (batch) => this.fireMessageBatch(batch));
+    this.coalescer = new PushCoalescer((request) => this.sendRendered(request));
   }
 
   start(): void {
@@ -316,6 +320,7 @@ export class PushService {
         isMuted(preferences, conversationId, now) ? "muted" : null,
       buildRequest: () =>
         this.buildMessageRequest(conversation, recipientId, unseen, count),
+      coalesce: true,
     });
   }
 
@@ -324,6 +329,11 @@ export class PushService {
    * the kind's `blockedBy` rule, quiet time and the budget, then the send.
    * A batch over budget is put back until the budget frees. Every path
    * records one decision; every path but the budget one settles the batch.
+   *
+   * With `coalesce`, the request must be built by this server from cleaned
+   * text: it is checked with checkRenderedRequest instead of the zod schema
+   * and may share one OneSignal request with other recipients of an
+   * identical notification (see PushCoalescer).
    */
   async deliver(
     batch: PushBatch,
@@ -333,6 +343,7 @@ export class PushService {
       settleSeq: number;
       blockedBy: (preferences: Preferences) => PushDecisionReason | null;
       buildRequest: () => NotificationRequest;
+      coalesce?: boolean;
     },
   ): Promise<void> {
     const { pushStores, config } = this.deps;
@@ -365,7 +376,14 @@ export class PushService {
       return;
     }
 
-    const outcome = await this.send(options.buildRequest());
+    const request = options.buildRequest();
+    const outcome = options.coalesce
+      ? await this.coalescer.send({
+          request,
+          topic: decision.topic,
+          lastItemId: decision.lastItemId,
+        })
+      : await this.send(request);
     await this.settle(batch.key, settleSeq, {
       ...decision,
       ...decisionOf(outcome),
@@ -397,7 +415,6 @@ export class PushService {
         type: "message",
         conversation_id: conversation.id,
         sender_id: last.senderId,
-        recipient_id: recipientId,
         message_id: last.id,
         seq: last.seq,
         count,
@@ -415,18 +432,46 @@ export class PushService {
     };
   }
 
-  /** Validates the request against OneSignal's limits, then sends it. */
+  /**
+   * Shortens the request to OneSignal's size limit, validates it with the
+   * strict zod schema, then sends it. For requests built from parts that
+   * this server did not clean, such as an app backend's activity report.
+   */
   async send(request: NotificationRequest): Promise<SendOutcome> {
     const valid = notificationRequestSchema.safeParse(fitNotification(request));
     if (!valid.success) {
-      const detail = `invalid push request: ${valid.error.issues[0]?.message ?? "unknown"}`;
-      this.deps.logger.error(
-        { recipientId: request.include_aliases.external_id[0], detail },
-        "push request failed validation; not sent",
+      return this.rejectInvalid(
+        request,
+        valid.error.issues[0]?.message ?? "unknown",
       );
-      return { status: "failed", detail };
     }
     return this.deps.sender.send(valid.data);
+  }
+
+  /** Sends a request rendered by this server, with the cheaper checkRenderedRequest in place of the zod parse. */
+  private async sendRendered(
+    request: NotificationRequest,
+  ): Promise<SendOutcome> {
+    const fitted = fitNotification(request);
+    const problem = checkRenderedRequest(fitted);
+    if (problem) return this.rejectInvalid(request, problem);
+    return this.deps.sender.send(fitted);
+  }
+
+  private rejectInvalid(
+    request: NotificationRequest,
+    problem: string,
+  ): SendOutcome {
+    const detail = `invalid push request: ${problem}`;
+    this.deps.logger.error(
+      {
+        recipientId: request.include_aliases.external_id[0],
+        recipients: request.include_aliases.external_id.length,
+        detail,
+      },
+      "push request failed validation; not sent",
+    );
+    return { status: "failed", detail };
   }
 
   async settle(
@@ -462,6 +507,7 @@ export class PushService {
   async close(): Promise<void> {
     for (const key of [...this.seenPending.keys()]) this.flushSeen(key);
     await this.deps.pushStores.queue.close();
+    this.coalescer.flushAll();
     this.deps.sender.close();
   }
 }

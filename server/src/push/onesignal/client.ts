@@ -32,6 +32,35 @@ function describeErrors(errors: unknown): string {
   return typeof errors === "string" ? errors : JSON.stringify(errors);
 }
 
+/**
+ * External ids of `errors.invalid_aliases.external_id`, which OneSignal
+ * returns with a 200 and a notification id when some recipients have no
+ * push subscription. Returns an empty list for any other shape of `errors`.
+ */
+function invalidExternalIds(errors: unknown): string[] {
+  if (typeof errors !== "object" || errors === null || Array.isArray(errors)) {
+    return [];
+  }
+  const aliases = (errors as { invalid_aliases?: unknown }).invalid_aliases;
+  if (typeof aliases !== "object" || aliases === null) return [];
+  const ids = (aliases as { external_id?: unknown }).external_id;
+  return Array.isArray(ids)
+    ? ids.filter((id): id is string => typeof id === "string")
+    : [];
+}
+
+/** `errors` without its `invalid_aliases` entry; undefined when nothing else is left. */
+function withoutInvalidAliases(errors: unknown): unknown {
+  if (typeof errors !== "object" || errors === null || Array.isArray(errors)) {
+    return errors;
+  }
+  const { invalid_aliases: _invalid, ...rest } = errors as Record<
+    string,
+    unknown
+  >;
+  return Object.keys(rest).length > 0 ? rest : undefined;
+}
+
 /** Retry-After as seconds or an HTTP date, in ms; undefined when absent or unreadable. */
 function parseRetryAfter(
   header: string | null,
@@ -65,8 +94,10 @@ export class OneSignalSender implements PushSender {
 
   async send(request: NotificationRequest): Promise<SendOutcome> {
     const body = JSON.stringify({ ...request, app_id: this.options.appId });
+    const recipients = request.include_aliases.external_id;
     const ids = {
-      recipientId: request.include_aliases.external_id[0],
+      recipientId: recipients[0],
+      recipients: recipients.length,
       idempotencyKey: request.idempotency_key,
     };
     for (let attempt = 0; ; attempt++) {
@@ -179,12 +210,18 @@ export class OneSignalSender implements PushSender {
     const errors = describeErrors(parsed.data.errors);
     if (parsed.data.id) {
       this.metrics.oneSignalRequests.inc({ outcome: "sent" });
+      const invalid = invalidExternalIds(parsed.data.errors);
+      // The invalid ids become per-recipient outcomes, so the detail keeps only the other errors.
+      const otherErrors = describeErrors(
+        withoutInvalidAliases(parsed.data.errors),
+      );
       return {
         done: true,
         outcome: {
           status: "sent",
           notificationId: parsed.data.id,
-          ...(errors ? { detail: errors } : {}),
+          ...(otherErrors ? { detail: otherErrors } : {}),
+          ...(invalid.length > 0 ? { invalidExternalIds: invalid } : {}),
         },
       };
     }

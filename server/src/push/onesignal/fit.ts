@@ -1,17 +1,18 @@
 import { shortenText } from "../text.js";
-import { ONESIGNAL_LIMITS, type NotificationRequest } from "./schema.js";
+import {
+  ONESIGNAL_LIMITS,
+  payloadBytes,
+  type NotificationRequest,
+} from "./schema.js";
 
 const segmenter = new Intl.Segmenter("en", { granularity: "grapheme" });
-
-const bodyBytes = (request: NotificationRequest) =>
-  Buffer.byteLength(JSON.stringify(request));
 
 /** Rounds of shortening before giving up; each halves the longest text. */
 const MAX_ROUNDS = 40;
 
 /**
  * Shortens the headings and contents of a request, longest text first,
- * until the whole body fits OneSignal's size limit. A push that is too long
+ * until the body without its recipient list fits OneSignal's size limit. A push that is too long
  * is better sent shorter than not sent. Returns the request unchanged when
  * it already fits; when it still does not fit after MAX_ROUNDS, the schema
  * check rejects it.
@@ -19,14 +20,14 @@ const MAX_ROUNDS = 40;
 export function fitNotification(
   request: NotificationRequest,
 ): NotificationRequest {
-  if (bodyBytes(request) <= ONESIGNAL_LIMITS.bodyBytes) return request;
+  if (payloadBytes(request) <= ONESIGNAL_LIMITS.bodyBytes) return request;
   const fitted: NotificationRequest = {
     ...request,
     headings: { ...request.headings },
     contents: { ...request.contents },
   };
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    if (bodyBytes(fitted) <= ONESIGNAL_LIMITS.bodyBytes) break;
+    if (payloadBytes(fitted) <= ONESIGNAL_LIMITS.bodyBytes) break;
     const fields = [fitted.headings, fitted.contents].flatMap((map) =>
       Object.keys(map).map((language) => ({ map, language })),
     );
