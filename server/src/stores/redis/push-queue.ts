@@ -31,8 +31,13 @@ export const SETTLED_SEQ_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 const CLAIMS_PER_CALL = 100;
 /** Script calls per poll, so a backlog cannot keep one poll running for long. */
 const MAX_CALLS_PER_POLL = 10;
-/** Maximum handlers running at once on one node. Past it, the node leaves due batches to other nodes. */
-const MAX_HANDLERS_RUNNING = 1000;
+/**
+ * Maximum handlers running at once on one node. Past it, the node leaves
+ * due batches to other nodes. A message push handler runs until OneSignal
+ * responds, and handlers waiting for the same coalesced request hold a slot
+ * each, so the bound is above the 2,000 recipients of one request.
+ */
+const MAX_HANDLERS_RUNNING = 4096;
 
 export interface RedisPushQueueOptions {
   /** Time in ms between the end of one poll and the start of the next. */
@@ -72,6 +77,14 @@ export class RedisPushQueue implements PushQueue {
   private readonly runningClaims = new Set<string>();
   /** Epoch ms of the last lease renewal. */
   private renewedAt = 0;
+  /**
+   * True when the last poll stopped with due batches possibly left: it hit
+   * MAX_CALLS_PER_POLL or MAX_HANDLERS_RUNNING. The next poll then starts
+   * as soon as a handler slot is free instead of after pollIntervalMs.
+   */
+  private backlog = false;
+  /** Claim ids whose handlers settled, deleted together in one transaction. */
+  private releasing: { claimId: string; done: () => void }[] = [];
   private closed = false;
 
   constructor(
@@ -162,19 +175,27 @@ export class RedisPushQueue implements PushQueue {
 
   private schedulePoll(delayMs: number) {
     if (this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
       this.polling = this.poll().finally(() => {
         this.polling = null;
-        this.schedulePoll(this.options.pollIntervalMs);
+        this.schedulePoll(
+          this.backlog && this.hasRoom() ? 0 : this.options.pollIntervalMs,
+        );
       });
     }, delayMs);
+  }
+
+  private hasRoom(): boolean {
+    return this.runningClaims.size < MAX_HANDLERS_RUNNING;
   }
 
   /** Renews leases, then claims due batches until none is left, the call limit is hit or enough handlers run. */
   private async poll() {
     const handler = this.handler;
     if (!handler) return;
+    this.backlog = false;
     try {
       await this.renewLeases();
       for (let call = 0; call < MAX_CALLS_PER_POLL; call++) {
@@ -182,13 +203,17 @@ export class RedisPushQueue implements PushQueue {
           CLAIMS_PER_CALL,
           MAX_HANDLERS_RUNNING - this.runningClaims.size,
         );
-        if (room < 1 || this.closed) return;
+        if (room < 1 || this.closed) {
+          this.backlog = room < 1;
+          return;
+        }
         const claims = await this.claim(room);
         for (const [claimId, record] of claims) {
           this.dispatch(handler, claimId, record);
         }
         if (claims.length < room) return;
       }
+      this.backlog = true;
     } catch (error) {
       this.report(error);
     }
@@ -262,6 +287,8 @@ export class RedisPushQueue implements PushQueue {
         this.report(error);
       } finally {
         this.runningClaims.delete(claimId);
+        // A poll that stopped for want of handler slots resumes now.
+        if (this.backlog && this.timer && !this.polling) this.schedulePoll(0);
         await this.release(claimId);
       }
     })();
@@ -269,20 +296,36 @@ export class RedisPushQueue implements PushQueue {
 
   /**
    * Deletes a claim. A claim that expired and was taken by another node has
-   * a new id by then, so this deletes nothing of that node's.
+   * a new id by then, so this deletes nothing of that node's. Claims
+   * released in the same event loop turn are deleted in one transaction,
+   * so a wave of settled handlers costs a few round trips, not one each.
    */
-  private async release(claimId: string) {
+  private release(claimId: string): Promise<void> {
+    return new Promise((resolve) => {
+      this.releasing.push({ claimId, done: resolve });
+      if (this.releasing.length === 1) {
+        setImmediate(() => void this.releasePending());
+      }
+    });
+  }
+
+  private async releasePending() {
+    const pending = this.releasing;
+    this.releasing = [];
+    const claimIds = pending.map((entry) => entry.claimId);
     try {
       pipelineReplies(
         await this.redis
           .multi()
-          .hdel(this.keys.pushClaims(), claimId)
-          .zrem(this.keys.pushLeases(), claimId)
+          .hdel(this.keys.pushClaims(), ...claimIds)
+          .zrem(this.keys.pushLeases(), ...claimIds)
           .exec(),
       );
     } catch (error) {
-      // The lease expires and another poll hands the batch out again.
+      // The leases expire and another poll hands the batches out again.
       this.report(error);
+    } finally {
+      for (const entry of pending) entry.done();
     }
   }
 
