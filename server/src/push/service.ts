@@ -100,8 +100,17 @@ export class PushService {
     });
   }
 
-  /** Adds a message to the recipient's pending batch for its conversation. */
-  async schedule(recipientId: string, message: ChatMessage): Promise<void> {
+  /**
+   * Adds a message to the recipient's pending batch for its conversation.
+   * The debounce starts at `startAt`, by default at the message's creation
+   * (see debounceStart), so every recipient of one message falls due at
+   * the same millisecond and their pushes can share one request.
+   */
+  async schedule(
+    recipientId: string,
+    message: ChatMessage,
+    startAt?: number,
+  ): Promise<void> {
     const item: PushItem = {
       id: message.id,
       seq: message.seq,
@@ -109,7 +118,9 @@ export class PushService {
       actorName: message.senderName,
       // The text is read again from history when the batch fires.
       text: null,
-      at: Date.now(),
+      at:
+        startAt ??
+        debounceStart(message.createdAt, Date.now(), this.timing.debounceMs),
     };
     await this.deps.pushStores.queue.add(
       {
@@ -228,7 +239,8 @@ export class PushService {
       { userId, conversationId: left, lastSeq: last.seq, readSeq },
       "viewer left with unread messages; scheduling a push",
     );
-    await this.schedule(userId, last);
+    // The debounce starts now, not when the unread message was created.
+    await this.schedule(userId, last, Date.now());
   }
 
   /** Sets the handler of due batches of `kind`; messages are handled here. */
@@ -510,6 +522,21 @@ export class PushService {
     this.coalescer.flushAll();
     this.deps.sender.close();
   }
+}
+
+/**
+ * Returns the start of a message's debounce: its creation time, or `now`
+ * when the creation time lies in the future (another node's clock) or a
+ * full debounce ago.
+ */
+export function debounceStart(
+  createdAt: string,
+  now: number,
+  debounceMs: number,
+): number {
+  const created = Date.parse(createdAt);
+  if (!Number.isFinite(created) || created > now) return now;
+  return now - created < debounceMs ? created : now;
 }
 
 /** app_id used in dry-run requests, so they pass the same schema as real ones. */
