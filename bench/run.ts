@@ -183,7 +183,7 @@ async function runRound(
       result.errors,
       () => runPushScenario(options),
       (r) =>
-        `${Math.round(r.decisionsPerSecond)} push/s, lateness p50 ${r.latenessP50Ms} ms p99 ${r.latenessP99Ms} ms, ${r.pushes}/${r.expected} pushes, ${r.exactlyOnce} exactly once`,
+        `${Math.round(r.decisionsPerSecond)} decisions/s, ${Math.round(r.pushesPerSecond)} push/s in ${Math.round(r.requestsPerSecond)} requests/s, lateness p50 ${r.latenessP50Ms} ms p99 ${r.latenessP99Ms} ms, ${r.pushes}/${r.expected} pushes, ${r.exactlyOnce} exactly once`,
     );
   }
   return result;

@@ -18,7 +18,16 @@ export interface RoundResult {
   errors: string[];
 }
 
-type Unit = "msg/s" | "ms" | "KiB" | "s" | "%" | "count" | "push/s";
+type Unit =
+  | "msg/s"
+  | "ms"
+  | "KiB"
+  | "s"
+  | "%"
+  | "count"
+  | "push/s"
+  | "decisions/s"
+  | "requests/s";
 
 export interface Row {
   scenario: string;
@@ -357,7 +366,7 @@ export function buildRows(rounds: RoundResult[]): Row[] {
       rounds,
       scenario,
       "push decisions (fire wave)",
-      "push/s",
+      "decisions/s",
       (round, system) =>
         system === "ours" ? round.push?.decisionsPerSecond : undefined,
       false,
@@ -369,6 +378,22 @@ export function buildRows(rounds: RoundResult[]): Row[] {
         decisions.ours ? decisions.ours.median >= 20_000 : undefined,
       ),
     );
+    for (const [metric, unit, field] of [
+      ["pushes sent (fire wave)", "push/s", "pushesPerSecond"],
+      ["OneSignal requests (fire wave)", "requests/s", "requestsPerSecond"],
+    ] as const) {
+      rows.push(
+        numberRow(
+          rounds,
+          scenario,
+          metric,
+          unit,
+          (round, system) =>
+            system === "ours" ? round.push?.[field] : undefined,
+          false,
+        ),
+      );
+    }
     rows.push(
       numberRow(
         rounds,
@@ -463,6 +488,8 @@ function formatNumber(value: number, unit: Unit): string {
   switch (unit) {
     case "msg/s":
     case "push/s":
+    case "decisions/s":
+    case "requests/s":
     case "count":
       return Math.round(value).toLocaleString("en-US");
     case "ms":

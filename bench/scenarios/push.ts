@@ -8,12 +8,14 @@ import type { BurstRecord, PushResult } from "../load/plans.js";
 import { Generator } from "../lib/generators.js";
 import {
   BENCH_JWT_SECRET,
+  BENCH_SERVER_KEY,
   readNodeCpu,
   readPushDecisions,
   startNode,
   stopNodes,
   type ServerNode,
 } from "../lib/nodes.js";
+import { forEachLimited } from "../load/connections.js";
 import type { BenchOptions } from "../lib/options.js";
 import { percentile, sortedCopy, spread } from "../lib/stats.js";
 
@@ -21,13 +23,21 @@ import { percentile, sortedCopy, spread } from "../lib/stats.js";
 const EXTRA_PUSH_WAIT_MS = 500;
 /** Time in ms past the latest due time of a wave after which missing pushes count as missing. */
 const WAVE_TIMEOUT_MS = 15_000;
+/** Decision log reads in flight after a wave, one per recipient. */
+const DECISION_READ_CONCURRENCY = 16;
+/** Newest decisions read per recipient; a wave adds one. */
+const DECISIONS_READ = 5;
 
 export interface WaveResult {
   bursts: number;
   /** Pushes expected: one per offline recipient per burst. */
   expected: number;
-  /** Pushes for the offline recipients that the stand-in accepted with status 200. */
+  /** Pushes for the offline recipients that the stand-in accepted with status 200, one per recipient listed in include_aliases. */
   pushes: number;
+  /** Requests of the wave that the stand-in accepted with status 200; one can carry pushes for many recipients. */
+  requests: number;
+  /** Decisions logged for the wave's bursts, one per recipient and burst when none is lost. */
+  decisions: number;
   /** Bursts with exactly one push, for the burst's last message. */
   exactlyOnce: number;
   missing: number;
@@ -37,6 +47,10 @@ export interface WaveResult {
   rejected: number;
   /** Pushes per second from the earliest due time to the last push's arrival. */
   pushesPerSecond: number;
+  /** Decisions per second from the earliest due time to the last decision's log time. */
+  decisionsPerSecond: number;
+  /** Accepted requests per second from the earliest due time to the last push's arrival. */
+  requestsPerSecond: number;
   latenessMs: number[];
   /** Share of one core used from the earliest due time until the pushes arrived, by the server and by this process (the stand-in). */
   serverCpu: number;
@@ -45,8 +59,12 @@ export interface WaveResult {
 
 export interface PushRun {
   waves: WaveResult[];
-  /** Median over the waves of the pushes decided and sent per second. */
+  /** Median over the waves of the decisions logged per second. */
   decisionsPerSecond: number;
+  /** Median over the waves of the OneSignal requests accepted per second. */
+  requestsPerSecond: number;
+  /** Median over the waves of the pushes (recipients of accepted requests) per second. */
+  pushesPerSecond: number;
   latenessP50Ms: number;
   latenessP99Ms: number;
   latenessMaxMs: number;
@@ -78,6 +96,55 @@ function pushData(request: RecordedRequest): Record<string, unknown> | null {
   return typeof data === "object" && data !== null
     ? (data as Record<string, unknown>)
     : null;
+}
+
+/** External ids a request targets; a coalesced request lists many. */
+function recipientsOf(request: RecordedRequest): string[] {
+  const aliases = request.body?.include_aliases as
+    { external_id?: unknown } | undefined;
+  return Array.isArray(aliases?.external_id)
+    ? aliases.external_id.filter((id): id is string => typeof id === "string")
+    : [];
+}
+
+interface LoggedDecision {
+  at: string;
+  topic: string;
+  lastItemId: string;
+}
+
+/** Reads the log time in ms of each expected push's decision, NaN where none was logged. */
+async function readDecisionTimes(
+  node: ServerNode,
+  expected: Expected[],
+): Promise<number[]> {
+  const times = new Array<number>(expected.length).fill(Number.NaN);
+  await forEachLimited(
+    expected.length,
+    DECISION_READ_CONCURRENCY,
+    async (index) => {
+      const e = expected[index]!;
+      const response = await fetch(
+        `${node.url}/api/users/${encodeURIComponent(e.recipientId)}/push-decisions?limit=${DECISIONS_READ}`,
+        { headers: { authorization: `Bearer ${BENCH_SERVER_KEY}` } },
+      );
+      if (!response.ok) {
+        throw new Error(
+          `push-decisions of ${e.recipientId} returned ${response.status}`,
+        );
+      }
+      const { decisions } = (await response.json()) as {
+        decisions: LoggedDecision[];
+      };
+      const match = decisions.find(
+        (decision) =>
+          decision.topic === e.conversationId &&
+          decision.lastItemId === e.lastMessageId,
+      );
+      if (match) times[index] = Date.parse(match.at);
+    },
+  );
+  return times;
 }
 
 /** Pushes due for a burst: the debounce after its last message, capped at the max wait after its first. */
@@ -115,11 +182,20 @@ async function collectWave(
   const wanted = new Set(
     expected.map((e) => key(e.recipientId, e.conversationId)),
   );
-  const arrived = () =>
-    standIn.requests.slice(firstRequest).filter((request) => {
-      const data = pushData(request);
-      return data && wanted.has(key(data.recipient_id, data.conversation_id));
-    }).length;
+  // Counts pushes for wanted recipients as the stand-in responds, reading each request once.
+  let scanned = firstRequest;
+  let arrivedCount = 0;
+  const arrived = () => {
+    for (; scanned < standIn.requests.length; scanned++) {
+      const request = standIn.requests[scanned]!;
+      if (request.status === 0) break;
+      const conversationId = pushData(request)?.conversation_id;
+      for (const recipientId of recipientsOf(request)) {
+        if (wanted.has(key(recipientId, conversationId))) arrivedCount++;
+      }
+    }
+    return arrivedCount;
+  };
   const firstDue = Math.min(...expected.map((e) => e.dueAt));
   const deadline = Math.max(...expected.map((e) => e.dueAt)) + WAVE_TIMEOUT_MS;
   await sleep(firstDue - Date.now());
@@ -137,15 +213,21 @@ async function collectWave(
   const requests = standIn.requests.slice(firstRequest);
   const byKey = new Map<string, RecordedRequest[]>();
   let rejected = 0;
+  let accepted = 0;
   for (const request of requests) {
     if (request.status !== 200) {
       rejected++;
       continue;
     }
+    accepted++;
     const data = pushData(request);
     if (!data) continue;
-    const k = key(data.recipient_id, data.conversation_id);
-    byKey.set(k, [...(byKey.get(k) ?? []), request]);
+    for (const recipientId of recipientsOf(request)) {
+      const k = key(recipientId, data.conversation_id);
+      const received = byKey.get(k);
+      if (received) received.push(request);
+      else byKey.set(k, [request]);
+    }
   }
   const lateness: number[] = [];
   let exactlyOnce = 0;
@@ -170,10 +252,16 @@ async function collectWave(
       lastArrival = Math.max(lastArrival, request.at);
     if (matching[0]) lateness.push(matching[0].at - e.dueAt);
   }
+  const decisionTimes = (await readDecisionTimes(node, expected)).filter(
+    (at) => !Number.isNaN(at),
+  );
+  const lastDecision = Math.max(...decisionTimes);
   return {
     bursts: expected.length,
     expected: expected.length,
     pushes,
+    requests: accepted,
+    decisions: decisionTimes.length,
     exactlyOnce,
     missing,
     extra,
@@ -181,6 +269,14 @@ async function collectWave(
     pushesPerSecond:
       lastArrival > firstDue
         ? (pushes * 1000) / (lastArrival - firstDue)
+        : Number.NaN,
+    decisionsPerSecond:
+      lastDecision > firstDue
+        ? (decisionTimes.length * 1000) / (lastDecision - firstDue)
+        : Number.NaN,
+    requestsPerSecond:
+      lastArrival > firstDue
+        ? (accepted * 1000) / (lastArrival - firstDue)
         : Number.NaN,
     latenessMs: lateness,
     serverCpu,
@@ -263,8 +359,11 @@ export async function runPushScenario(
       waves.reduce((total, wave) => total + (wave[field] as number), 0);
     return {
       waves,
-      decisionsPerSecond: spread(waves.map((wave) => wave.pushesPerSecond))
+      decisionsPerSecond: spread(waves.map((wave) => wave.decisionsPerSecond))
         .median,
+      requestsPerSecond: spread(waves.map((wave) => wave.requestsPerSecond))
+        .median,
+      pushesPerSecond: spread(waves.map((wave) => wave.pushesPerSecond)).median,
       latenessP50Ms: percentile(lateness, 50),
       latenessP99Ms: percentile(lateness, 99),
       latenessMaxMs:
