@@ -67,10 +67,10 @@ async function waitForPresence(
 }
 
 function pushesTo(cluster: Cluster, userId: string) {
-  return cluster.oneSignal.notifications.filter(
-    (notification) =>
-      (notification.body.include_aliases as { external_id: string[] })
-        .external_id[0] === userId,
+  return cluster.oneSignal.notifications.filter((notification) =>
+    (
+      notification.body.include_aliases as { external_id: string[] }
+    ).external_id.includes(userId),
   );
 }
 
