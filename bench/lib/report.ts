@@ -422,6 +422,22 @@ export function buildRows(rounds: RoundResult[]): Row[] {
       ),
     );
     for (const [metric, field] of [
+      ["lateness after server createdAt p50", "serverLatenessP50Ms"],
+      ["lateness after server createdAt p99", "serverLatenessP99Ms"],
+    ] as const) {
+      rows.push(
+        numberRow(
+          rounds,
+          scenario,
+          metric,
+          "ms",
+          (round, system) =>
+            system === "ours" ? round.push?.[field] : undefined,
+          false,
+        ),
+      );
+    }
+    for (const [metric, field] of [
       ["server CPU in the fire waves", "serverCpu"],
       ["stand-in CPU in the fire waves", "standInCpu"],
     ] as const) {

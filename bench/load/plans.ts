@@ -128,6 +128,9 @@ export interface BurstRecord {
   lastSendAt: number;
   /** Server id of the last message, from its ack; empty when it was not acked. */
   lastMessageId: string;
+  /** createdAt of the first and the last message in epoch ms, from their acks; NaN when not acked. */
+  firstCreatedAt: number;
+  lastCreatedAt: number;
   acked: number;
 }
 

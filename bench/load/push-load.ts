@@ -204,6 +204,8 @@ export class PushLoad {
       firstSendAt: 0,
       lastSendAt: 0,
       lastMessageId: "",
+      firstCreatedAt: Number.NaN,
+      lastCreatedAt: Number.NaN,
       acked: 0,
     };
     return new Promise((resolve) => {
@@ -233,8 +235,12 @@ export class PushLoad {
               this.acked++;
               record.acked++;
               group.ackedIds.push(clientMessageId);
-              if (k === plan.burstMessages - 1)
+              const createdAt = Date.parse(readStringField(args, "createdAt"));
+              if (k === 0) record.firstCreatedAt = createdAt;
+              if (k === plan.burstMessages - 1) {
                 record.lastMessageId = readStringField(args, "id");
+                record.lastCreatedAt = createdAt;
+              }
             } else {
               this.rejected++;
               this.noteError(describeFailedAck(args));

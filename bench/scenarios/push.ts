@@ -52,6 +52,8 @@ export interface WaveResult {
   /** Accepted requests per second from the earliest due time to the last push's arrival. */
   requestsPerSecond: number;
   latenessMs: number[];
+  /** Arrival after the due time that the server's createdAt of the burst's messages gives, so the time the server took to store them is left out. */
+  serverLatenessMs: number[];
   /** Share of one core used from the earliest due time until the pushes arrived, by the server and by this process (the stand-in). */
   serverCpu: number;
   standInCpu: number;
@@ -68,6 +70,9 @@ export interface PushRun {
   latenessP50Ms: number;
   latenessP99Ms: number;
   latenessMaxMs: number;
+  /** Percentiles of WaveResult.serverLatenessMs over all waves. */
+  serverLatenessP50Ms: number;
+  serverLatenessP99Ms: number;
   expected: number;
   pushes: number;
   exactlyOnce: number;
@@ -89,6 +94,8 @@ interface Expected {
   conversationId: string;
   lastMessageId: string;
   dueAt: number;
+  /** Due time from the server's createdAt of the burst's first and last message; NaN when unknown. */
+  serverDueAt: number;
 }
 
 function pushData(request: RecordedRequest): Record<string, unknown> | null {
@@ -162,6 +169,10 @@ function expectedPushes(
         burst.lastSendAt + debounceMs,
         burst.firstSendAt + maxWaitMs,
       ),
+      serverDueAt: Math.min(
+        burst.lastCreatedAt + debounceMs,
+        burst.firstCreatedAt + maxWaitMs,
+      ),
     })),
   );
 }
@@ -230,6 +241,7 @@ async function collectWave(
     }
   }
   const lateness: number[] = [];
+  const serverLateness: number[] = [];
   let exactlyOnce = 0;
   let missing = 0;
   let extra = 0;
@@ -250,7 +262,12 @@ async function collectWave(
     if (matching.length === 0) missing++;
     for (const request of received)
       lastArrival = Math.max(lastArrival, request.at);
-    if (matching[0]) lateness.push(matching[0].at - e.dueAt);
+    if (matching[0]) {
+      lateness.push(matching[0].at - e.dueAt);
+      if (!Number.isNaN(e.serverDueAt)) {
+        serverLateness.push(matching[0].at - e.serverDueAt);
+      }
+    }
   }
   const decisionTimes = (await readDecisionTimes(node, expected)).filter(
     (at) => !Number.isNaN(at),
@@ -279,6 +296,7 @@ async function collectWave(
         ? (accepted * 1000) / (lastArrival - firstDue)
         : Number.NaN,
     latenessMs: lateness,
+    serverLatenessMs: serverLateness,
     serverCpu,
     standInCpu,
   };
@@ -355,6 +373,9 @@ export async function runPushScenario(
       if (delta > 0) decisionsByReason[reason] = delta;
     }
     const lateness = sortedCopy(waves.flatMap((wave) => wave.latenessMs));
+    const serverLateness = sortedCopy(
+      waves.flatMap((wave) => wave.serverLatenessMs),
+    );
     const sum = (field: keyof WaveResult) =>
       waves.reduce((total, wave) => total + (wave[field] as number), 0);
     return {
@@ -368,6 +389,8 @@ export async function runPushScenario(
       latenessP99Ms: percentile(lateness, 99),
       latenessMaxMs:
         lateness.length > 0 ? lateness[lateness.length - 1]! : Number.NaN,
+      serverLatenessP50Ms: percentile(serverLateness, 50),
+      serverLatenessP99Ms: percentile(serverLateness, 99),
       expected: sum("expected"),
       pushes: sum("pushes"),
       exactlyOnce: sum("exactlyOnce"),
