@@ -1,23 +1,14 @@
-/** An entry with a deadline; one that is settled before it expires is skipped. */
-export interface Deadline {
-  /** Epoch ms; set by DeadlineQueue.add. */
-  deadline: number;
-  settled: boolean;
-}
-
-/** Expired entries at the front of the array above which it is compacted. */
-const COMPACT_AFTER = 1024;
-
 /**
  * Deadlines that all lie the same time after they are added, so they
- * expire in the order they were added. One array and one timer serve all
- * of them, where a timer each would cost a timer object and its closure per
- * entry. Entries settled early stay queued until their deadline and are
- * then dropped.
+ * expire in the order they were added. One map and one timer serve all of
+ * them, where a timer each would cost a timer object and its closure per
+ * entry. The map keeps insertion order, so the oldest entry is always
+ * first, and an entry deleted before its deadline is gone at once, which
+ * lets it be collected while it is still young.
  */
-export class DeadlineQueue<T extends Deadline> {
-  private entries: (T | undefined)[] = [];
-  private head = 0;
+export class DeadlineQueue<T extends object> {
+  /** Entry to its deadline in epoch ms, oldest first. */
+  private readonly deadlines = new Map<T, number>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -26,14 +17,17 @@ export class DeadlineQueue<T extends Deadline> {
   ) {}
 
   add(entry: T): void {
-    entry.deadline = Date.now() + this.delayMs;
-    this.entries.push(entry);
+    this.deadlines.set(entry, Date.now() + this.delayMs);
     if (!this.timer) this.arm(this.delayMs);
   }
 
-  /** Entries still queued, settled or not. */
+  /** Removes an entry before its deadline; returns false when it was not queued. */
+  delete(entry: T): boolean {
+    return this.deadlines.delete(entry);
+  }
+
   get size(): number {
-    return this.entries.length - this.head;
+    return this.deadlines.size;
   }
 
   private arm(delayMs: number): void {
@@ -43,33 +37,19 @@ export class DeadlineQueue<T extends Deadline> {
   private readonly expire = (): void => {
     this.timer = null;
     const now = Date.now();
+    let next: number | null = null;
     try {
-      while (this.head < this.entries.length) {
-        const entry = this.entries[this.head]!;
-        if (entry.deadline > now) break;
-        this.entries[this.head] = undefined;
-        this.head += 1;
-        if (!entry.settled) {
-          entry.settled = true;
-          this.onExpire(entry);
+      for (const [entry, deadline] of this.deadlines) {
+        if (deadline > now) {
+          next = deadline;
+          break;
         }
+        this.deadlines.delete(entry);
+        this.onExpire(entry);
       }
     } finally {
-      this.rearm(now);
+      if (next !== null) this.arm(next - now);
+      else if (this.deadlines.size > 0) this.arm(0);
     }
   };
-
-  /** Compacts the array and sets the timer for the next entry still queued. */
-  private rearm(now: number): void {
-    if (this.head >= COMPACT_AFTER && this.head * 2 >= this.entries.length) {
-      this.entries = this.entries.slice(this.head);
-      this.head = 0;
-    }
-    if (this.head < this.entries.length) {
-      this.arm(this.entries[this.head]!.deadline - now);
-    } else {
-      this.entries = [];
-      this.head = 0;
-    }
-  }
 }

@@ -5,7 +5,7 @@ import type { Logger } from "../observability/logger.js";
 import type { ChatMessage } from "../protocol/index.js";
 import type { PushService } from "../push/service.js";
 import type { Conversation, DeviceAttention } from "../stores/types.js";
-import { type Deadline, DeadlineQueue } from "./deadline-queue.js";
+import { DeadlineQueue } from "./deadline-queue.js";
 import { type ChatServer, type ChatSocket, userRoom } from "./types.js";
 
 type Viewer = Pick<DeviceAttention, "userId" | "socketId">;
@@ -13,10 +13,12 @@ type Viewer = Pick<DeviceAttention, "userId" | "socketId">;
 const NO_DEVICES: DeviceAttention[] = [];
 
 /** One recipient's viewing devices that were sent a message and may ack it. */
-interface ViewerAckWait extends Deadline {
+interface ViewerAckWait {
   recipientId: string;
   devices: Viewer[];
   message: ChatMessage;
+  /** True once a device acked or the deadline passed. */
+  settled: boolean;
 }
 
 /** `socket.emit` with an ack callback, which the typed server events leave out. */
@@ -215,7 +217,6 @@ export class MessageDelivery {
       devices,
       message,
       settled: false,
-      deadline: 0,
     };
     let sent = 0;
     for (const device of devices) {
@@ -242,6 +243,7 @@ export class MessageDelivery {
   private onViewerAck(wait: ViewerAckWait, device: Viewer): void {
     if (!wait.settled) {
       wait.settled = true;
+      this.ackDeadlines.delete(wait);
       this.push.recordSeen(wait.recipientId, wait.message);
       return;
     }
@@ -252,6 +254,7 @@ export class MessageDelivery {
   }
 
   private onAckMissed(wait: ViewerAckWait): void {
+    wait.settled = true;
     const { recipientId, message } = wait;
     for (const device of wait.devices) {
       this.attention
