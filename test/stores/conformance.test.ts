@@ -14,6 +14,7 @@ import type {
   Conversation,
   DeviceAttention,
   MessageDraft,
+  SendQuota,
   Stores,
 } from "../../server/src/stores/types.js";
 import {
@@ -48,6 +49,7 @@ afterAll(async () => {
 
 interface StoreOptions {
   historyLimit?: number;
+  sendQuota?: SendQuota;
 }
 
 interface StoreFactory {
@@ -63,6 +65,7 @@ const factories: StoreFactory[] = [
     create: (options) =>
       createMemoryStores({
         historyLimit: options?.historyLimit ?? DEFAULT_HISTORY_LIMIT,
+        sendQuota: options?.sendQuota,
       }),
   },
   {
@@ -74,6 +77,7 @@ const factories: StoreFactory[] = [
         redis,
         prefix,
         historyLimit: options?.historyLimit ?? DEFAULT_HISTORY_LIMIT,
+        sendQuota: options?.sendQuota,
       });
     },
   },
@@ -128,6 +132,15 @@ function device(
   };
 }
 
+/** Appends a draft and fails the test when the store returns over quota. */
+async function appendOk(stores: Stores, next: MessageDraft) {
+  const result = await stores.messages.append(next);
+  if (result.retryAfterMs !== undefined) {
+    throw new Error(`append was over quota for ${result.retryAfterMs} ms`);
+  }
+  return result;
+}
+
 /** Appends `count` messages from alternating senders; client ids are m1, m2, … */
 async function appendMany(
   stores: Stores,
@@ -137,7 +150,8 @@ async function appendMany(
   const messages: ChatMessage[] = [];
   for (let index = 1; index <= count; index++) {
     const sender = index % 2 === 0 ? "ben" : "anna";
-    const { message } = await stores.messages.append(
+    const { message } = await appendOk(
+      stores,
       draft(conversationId, sender, `m${index}`),
     );
     messages.push(message);
@@ -228,7 +242,7 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
       it("trims long conversations to the limit", async () => {
         const stores = factory.create({ historyLimit: 3 });
         for (let n = 1; n <= 200; n++) {
-          await stores.messages.append(draft("c1", "anna", `m${n}`));
+          await appendOk(stores, draft("c1", "anna", `m${n}`));
         }
         const newest = await stores.messages.range("c1", { limit: 10 });
         expect(newest.messages.map((m) => m.seq)).toEqual([198, 199, 200]);
@@ -238,11 +252,41 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
           limit: 10,
         });
         expect(after.messages.map((m) => m.seq)).toEqual([198, 199, 200]);
-        const again = await stores.messages.append(draft("c1", "anna", "m150"));
+        const again = await appendOk(stores, draft("c1", "anna", "m150"));
         expect(again.duplicate).toBe(false);
         expect(again.message.seq).toBe(201);
-        const kept = await stores.messages.append(draft("c1", "anna", "m200"));
+        const kept = await appendOk(stores, draft("c1", "anna", "m200"));
         expect(kept.duplicate).toBe(true);
+      });
+
+      it("append marks the sender's read position", async () => {
+        const stores = factory.create();
+        await appendOk(stores, draft("c1", "anna", "a1"));
+        await appendOk(stores, draft("c1", "ben", "b1"));
+        await appendOk(stores, draft("c1", "anna", "a1"));
+
+        expect(await stores.reads.getReadSeqs("anna", ["c1"])).toEqual([1]);
+        expect(await stores.reads.getReadSeqs("ben", ["c1"])).toEqual([2]);
+      });
+
+      it("append stops a sender over the quota", async () => {
+        const stores = factory.create({
+          sendQuota: { limit: 2, windowMs: 300 },
+        });
+        await appendOk(stores, draft("c1", "anna", "a1"));
+        await appendOk(stores, draft("c2", "anna", "a2"));
+
+        const limited = await stores.messages.append(draft("c1", "anna", "a3"));
+        expect(limited.retryAfterMs).toBeGreaterThan(0);
+        expect(limited.retryAfterMs).toBeLessThanOrEqual(300);
+        const [last] = await stores.messages.lastMessages(["c1"]);
+        expect(last?.clientMessageId).toBe("a1");
+        const other = await stores.messages.append(draft("c1", "ben", "b1"));
+        expect(other.retryAfterMs).toBeUndefined();
+
+        await new Promise((resolve) => setTimeout(resolve, 350));
+        const later = await stores.messages.append(draft("c1", "anna", "a3"));
+        expect(later.retryAfterMs).toBeUndefined();
       });
 
       it("append assigns seqs from 1", async () => {
@@ -254,8 +298,7 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
         ];
 
         const results = [];
-        for (const next of drafts)
-          results.push(await stores.messages.append(next));
+        for (const next of drafts) results.push(await appendOk(stores, next));
 
         expect(results.map((r) => r.duplicate)).toEqual([false, false, false]);
         expect(results.map((r) => r.message)).toEqual(
@@ -267,9 +310,7 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
         const stores = factory.create();
         await appendMany(stores, "c1", 3);
 
-        const { message } = await stores.messages.append(
-          draft("c2", "anna", "m1"),
-        );
+        const { message } = await appendOk(stores, draft("c2", "anna", "m1"));
 
         expect(message.seq).toBe(1);
       });
@@ -278,7 +319,8 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
         const stores = factory.create();
         const text = 'Grüße "quoted" \\ / \n\t {"seq":0} émoji 🎉 \u0000';
 
-        const { message } = await stores.messages.append(
+        const { message } = await appendOk(
+          stores,
           draft("c1", "anna", "a1", text),
         );
         const { messages } = await stores.messages.range("c1", { limit: 10 });
@@ -290,11 +332,10 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
 
       it("duplicate returns original and stores nothing", async () => {
         const stores = factory.create();
-        const original = await stores.messages.append(
-          draft("c1", "anna", "a1"),
-        );
+        const original = await appendOk(stores, draft("c1", "anna", "a1"));
 
-        const again = await stores.messages.append(
+        const again = await appendOk(
+          stores,
           draft("c1", "anna", "a1", "different text"),
         );
 
@@ -302,18 +343,17 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
         expect(again.message).toEqual(original.message);
         const page = await stores.messages.range("c1", { limit: 10 });
         expect(page.messages).toEqual([original.message]);
-        const next = await stores.messages.append(draft("c1", "anna", "a2"));
+        const next = await appendOk(stores, draft("c1", "anna", "a2"));
         expect(next.message.seq).toBe(2);
       });
 
       it("duplicate check is per sender and conversation", async () => {
         const stores = factory.create();
-        await stores.messages.append(draft("c1", "anna", "x"));
+        await appendOk(stores, draft("c1", "anna", "x"));
 
-        const otherSender = await stores.messages.append(
-          draft("c1", "ben", "x"),
-        );
-        const otherConversation = await stores.messages.append(
+        const otherSender = await appendOk(stores, draft("c1", "ben", "x"));
+        const otherConversation = await appendOk(
+          stores,
           draft("c2", "anna", "x"),
         );
 
@@ -340,11 +380,9 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
         await appendMany(stores, "c1", 3);
 
         // m1 (seq 1) was trimmed, so its client id may be used again.
-        const reused = await stores.messages.append(draft("c1", "anna", "m1"));
+        const reused = await appendOk(stores, draft("c1", "anna", "m1"));
         // m3 (seq 3) is still kept, so it is still a duplicate.
-        const stillKept = await stores.messages.append(
-          draft("c1", "anna", "m3"),
-        );
+        const stillKept = await appendOk(stores, draft("c1", "anna", "m3"));
 
         expect(reused.duplicate).toBe(false);
         expect(reused.message.seq).toBe(4);
@@ -500,7 +538,8 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
       it("lastMessages keeps order and nulls", async () => {
         const stores = factory.create();
         const first = await appendMany(stores, "c1", 2);
-        const { message: second } = await stores.messages.append(
+        const { message: second } = await appendOk(
+          stores,
           draft("c2", "cleo", "x1"),
         );
 
@@ -824,9 +863,7 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
         const expected = Array.from({ length: 50 }, (_, index) => index + 1);
 
         const results = await Promise.all(
-          expected.map((n) =>
-            stores.messages.append(draft("c1", "anna", `m${n}`)),
-          ),
+          expected.map((n) => appendOk(stores, draft("c1", "anna", `m${n}`))),
         );
 
         const seqs = results.map((r) => r.message.seq).sort((a, b) => a - b);
@@ -841,7 +878,7 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
 
         const results = await Promise.all(
           Array.from({ length: 20 }, () =>
-            stores.messages.append(draft("c1", "anna", "same")),
+            appendOk(stores, draft("c1", "anna", "same")),
           ),
         );
 
@@ -928,7 +965,7 @@ describe("redis stores", () => {
     const first = createStores();
     const second = createStores();
     await first.conversations.create(conversation("c1", ["anna", "ben"]));
-    await first.messages.append(draft("c1", "anna", "a1"));
+    await appendOk(first, draft("c1", "anna", "a1"));
     await first.reads.markRead("anna", "c1", 1);
     await first.attention.addDevice(
       device("anna", "s1", { openConversationId: "c1" }),
@@ -947,7 +984,7 @@ describe("redis stores", () => {
     expect(await second.attention.findViewers("c1", ["anna"])).toEqual(
       new Map(),
     );
-    const duplicate = await second.messages.append(draft("c1", "anna", "a1"));
+    const duplicate = await appendOk(second, draft("c1", "anna", "a1"));
     expect(duplicate.duplicate).toBe(false);
     const created = await second.conversations.create(
       conversation("c1", ["anna", "ben"]),
@@ -960,7 +997,7 @@ describe("redis stores", () => {
     const stores = createStores(prefix);
     const keys = redisKeys(prefix);
     await stores.conversations.create(conversation("c1", ["anna", "ben"]));
-    await stores.messages.append(draft("c1", "anna", "a1"));
+    await appendOk(stores, draft("c1", "anna", "a1"));
     await stores.reads.markRead("anna", "c1", 1);
     await stores.attention.addDevice(device("anna", "s1"));
 

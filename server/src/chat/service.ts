@@ -41,7 +41,7 @@ function checkMember(conversation: Conversation, userId: string) {
 let lastIsoMs = 0;
 let lastIso = "";
 
-/** The current time as an ISO 8601 string, formatted at most once per millisecond. */
+/** Returns the current time as an ISO 8601 string, reusing the last one within the same millisecond. */
 function isoNow(): string {
   const now = Date.now();
   if (now !== lastIsoMs) {
@@ -150,8 +150,9 @@ export class ChatService {
 
   /**
    * Stores a message from `sender`, or returns the original when the sender
-   * already sent this clientMessageId here. Sending also marks the sender's
-   * own read position, so unread counts only cover other members' messages.
+   * already sent this clientMessageId here. The store also marks the
+   * sender's own read position, so unread counts only cover other members'
+   * messages, and checks the sender's quota (rate_limited when over it).
    */
   async sendMessage(
     sender: Sender,
@@ -160,8 +161,6 @@ export class ChatService {
     conversation: Conversation;
     message: ChatMessage;
     duplicate: boolean;
-    /** Settles when the sender's read position is stored; await it with the fan-out. */
-    ownRead: Promise<void>;
   }> {
     if (payload.text.length > this.limits.messageMaxLength) {
       throw new AppError(
@@ -174,7 +173,7 @@ export class ChatService {
     const conversation = cached
       ? checkMember(cached, sender.userId)
       : await this.requireMembership(sender.userId, payload.conversationId);
-    const { message, duplicate } = await this.stores.messages.append({
+    const result = await this.stores.messages.append({
       id: randomUUID(),
       conversationId: conversation.id,
       senderId: sender.userId,
@@ -183,12 +182,18 @@ export class ChatService {
       clientMessageId: payload.clientMessageId,
       createdAt: isoNow(),
     });
-    const ownRead = duplicate
-      ? Promise.resolve()
-      : this.stores.reads
-          .markRead(sender.userId, conversation.id, message.seq)
-          .then(() => undefined);
-    return { conversation, message, duplicate, ownRead };
+    if (result.retryAfterMs !== undefined) {
+      throw new AppError(
+        "rate_limited",
+        `Too many messages from this user; retry in ${Math.ceil(result.retryAfterMs / 1000)} s`,
+        result.retryAfterMs,
+      );
+    }
+    return {
+      conversation,
+      message: result.message,
+      duplicate: result.duplicate,
+    };
   }
 
   /**

@@ -7,15 +7,17 @@ import {
 } from "rate-limiter-flexible";
 import type { Config } from "../config.js";
 import { AppError } from "../protocol/index.js";
+import { FixedWindowCounters } from "./fixed-window.js";
 
+/**
+ * Limits per user or API key. The per-user send limit is not here: the
+ * message store checks it in the same step as the append.
+ */
 export type LimitName =
-  "sendPerUser" | "apiPerMinute" | "activitiesPerMinute" | "createPerUser";
+  "apiPerMinute" | "activitiesPerMinute" | "createPerUser";
 
 export type SocketLimitName =
   "sendPerSocket" | "typingPerSocket" | "eventsPerSocket";
-
-/** Local counters above which expired windows are swept. */
-const LOCAL_SWEEP_THRESHOLD = 10_000;
 
 /** Window of every per-socket limit, in ms. */
 const SOCKET_WINDOW_MS = 10_000;
@@ -29,14 +31,12 @@ interface SocketWindow {
 }
 
 const WINDOW_SECONDS: Record<LimitName, number> = {
-  sendPerUser: 10,
   apiPerMinute: 60,
   activitiesPerMinute: 60,
   createPerUser: 60,
 };
 
 const MESSAGES: Record<LimitName | SocketLimitName, string> = {
-  sendPerUser: "Too many messages from this user",
   sendPerSocket: "Too many messages from this connection",
   typingPerSocket: "Too many typing updates from this connection",
   eventsPerSocket: "Too many events from this connection",
@@ -57,19 +57,14 @@ export class RateLimits {
   private readonly limiters: Record<LimitName, RateLimiterAbstract | null>;
   private readonly memoryLimiters: RateLimiterMemory[] = [];
   private readonly socketWindows = new Map<string, SocketWindow>();
-  /** Local counters of each limit by key, in a single process. */
-  private readonly localWindows: Record<
-    LimitName,
-    Map<string, { start: number; used: number }>
-  > = {
-    sendPerUser: new Map(),
-    apiPerMinute: new Map(),
-    activitiesPerMinute: new Map(),
-    createPerUser: new Map(),
+  /** Counters of each limit by key, used in a single process. */
+  private readonly localWindows: Record<LimitName, FixedWindowCounters> = {
+    apiPerMinute: new FixedWindowCounters(WINDOW_SECONDS.apiPerMinute * 1000),
+    activitiesPerMinute: new FixedWindowCounters(
+      WINDOW_SECONDS.activitiesPerMinute * 1000,
+    ),
+    createPerUser: new FixedWindowCounters(WINDOW_SECONDS.createPerUser * 1000),
   };
-  private localCount = 0;
-  /** Count of local counters at which the next sweep runs; doubles while most are live. */
-  private sweepAt = LOCAL_SWEEP_THRESHOLD;
 
   constructor(
     private readonly limits: Config["rateLimits"],
@@ -94,7 +89,6 @@ export class RateLimits {
       });
     };
     this.limiters = {
-      sendPerUser: build("sendPerUser"),
       apiPerMinute: build("apiPerMinute"),
       activitiesPerMinute: build("activitiesPerMinute"),
       createPerUser: build("createPerUser"),
@@ -146,48 +140,21 @@ export class RateLimits {
     }
   }
 
-  /**
-   * Single-process fast path for per-user and per-key limits: a fixed
-   * window counter without timers or promises. Expired windows are swept
-   * once there are more than LOCAL_SWEEP_THRESHOLD counters.
-   */
+  /** Single-process path of `consume`: a local fixed-window counter. */
   private takeLocal(name: LimitName, key: string, points: number): void {
-    const now = Date.now();
-    const windowMs = WINDOW_SECONDS[name] * 1000;
-    const windows = this.localWindows[name];
-    let window = windows.get(key);
-    if (!window) {
-      window = { start: now, used: 0 };
-      windows.set(key, window);
-      this.localCount += 1;
-      if (this.localCount > this.sweepAt) this.sweepLocal(now);
-    } else if (now - window.start >= windowMs) {
-      window.start = now;
-      window.used = 0;
-    }
-    window.used += points;
-    if (window.used > this.limits[name]) {
-      const retryAfterMs = window.start + windowMs - now;
+    const retryAfterMs = this.localWindows[name].take(
+      key,
+      points,
+      this.limits[name],
+      Date.now(),
+    );
+    if (retryAfterMs > 0) {
       throw new AppError(
         "rate_limited",
         `${MESSAGES[name]}; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
         retryAfterMs,
       );
     }
-  }
-
-  private sweepLocal(now: number): void {
-    let count = 0;
-    for (const name of Object.keys(this.localWindows) as LimitName[]) {
-      const windowMs = WINDOW_SECONDS[name] * 1000;
-      const windows = this.localWindows[name];
-      for (const [key, window] of windows) {
-        if (now - window.start >= windowMs) windows.delete(key);
-      }
-      count += windows.size;
-    }
-    this.localCount = count;
-    this.sweepAt = Math.max(LOCAL_SWEEP_THRESHOLD, count * 2);
   }
 
   /** Forgets a socket's counters when it disconnects. */
@@ -200,8 +167,11 @@ export class RateLimits {
    * churn test expects it back near zero.
    */
   countEntries(): number {
-    this.sweepLocal(Date.now());
-    let total = this.socketWindows.size + this.localCount;
+    const now = Date.now();
+    let total = this.socketWindows.size;
+    for (const counters of Object.values(this.localWindows)) {
+      total += counters.sweep(now);
+    }
     for (const limiter of this.memoryLimiters) {
       const storage = (
         limiter as unknown as {

@@ -8,7 +8,7 @@ import { createMemoryStores } from "./memory/index.js";
 import { createMemoryPushStores } from "./memory/push.js";
 import { createRedisStores, redisKeys } from "./redis/index.js";
 import { createRedisPushStores } from "./redis/push.js";
-import type { PushStores, Stores } from "./types.js";
+import type { PushStores, SendQuota, Stores } from "./types.js";
 
 /** Everything that depends on where state lives: the stores, and in a cluster the adapter and membership. */
 export interface Backend {
@@ -29,6 +29,16 @@ export interface Backend {
 /** Minimum time in ms between two log lines for the same Redis connection error. */
 const ERROR_LOG_INTERVAL_MS = 5000;
 
+/** RATE_SEND_PER_USER applies per 10 s window. */
+const SEND_QUOTA_WINDOW_MS = 10_000;
+
+function sendQuotaOf(config: Config): SendQuota {
+  return {
+    limit: config.rateLimits.sendPerUser,
+    windowMs: SEND_QUOTA_WINDOW_MS,
+  };
+}
+
 /**
  * Picks the store implementations for the config: memory without
  * REDIS_URL, Redis with it. No other module depends on which is in use.
@@ -41,7 +51,10 @@ export async function createBackend(
   if (!config.redis) {
     return {
       mode: "memory",
-      stores: createMemoryStores({ historyLimit: config.limits.historyLimit }),
+      stores: createMemoryStores({
+        historyLimit: config.limits.historyLimit,
+        sendQuota: sendQuotaOf(config),
+      }),
       pushStores: createMemoryPushStores({
         decisionLogLimit: config.push.decisionLogLimit,
       }),
@@ -101,6 +114,7 @@ export async function createBackend(
     redis,
     prefix,
     historyLimit: config.limits.historyLimit,
+    sendQuota: sendQuotaOf(config),
     isNodeAlive: membership.isAlive,
   });
   const pushStores = createRedisPushStores({

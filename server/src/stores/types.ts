@@ -54,17 +54,29 @@ export interface HistoryRange {
   firstSeq: number;
 }
 
+/** Fixed-window cap on the messages one sender appends, over all conversations. */
+export interface SendQuota {
+  limit: number;
+  windowMs: number;
+}
+
+/** Result of an append: the stored or original message, or the wait when the sender is over quota. */
+export type AppendResult =
+  | { message: ChatMessage; duplicate: boolean; retryAfterMs?: undefined }
+  | { retryAfterMs: number };
+
 export interface MessageStore {
   /**
-   * Appends the draft with the conversation's next seq, as one atomic step.
-   * When the same sender already sent `clientMessageId` in this conversation
-   * and the original is still kept, returns that original with `duplicate`
-   * set and stores nothing. Trims the conversation to the newest
-   * `historyLimit` messages, forgetting their client message ids too.
+   * Appends the draft with the conversation's next seq, as one atomic step,
+   * and raises the sender's read position to it. When the same sender
+   * already sent `clientMessageId` in this conversation and the original is
+   * still kept, returns that original with `duplicate` set and stores
+   * nothing. Trims the conversation to the newest `historyLimit` messages,
+   * forgetting their client message ids too. With a send quota, every call
+   * counts against the sender's window first, and a call over the quota
+   * stores nothing and returns `retryAfterMs`.
    */
-  append(
-    draft: MessageDraft,
-  ): Promise<{ message: ChatMessage; duplicate: boolean }>;
+  append(draft: MessageDraft): Promise<AppendResult>;
   /**
    * Returns up to `limit` messages in ascending seq order: the newest ones
    * when no bound is given, those below `beforeSeq`, or those above `afterSeq`.

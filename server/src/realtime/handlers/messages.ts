@@ -15,9 +15,10 @@ export function messageHandlers({
     "message:send": async (socket, payload) => {
       const { userId, name } = socket.data;
       limits.takeForSocket("sendPerSocket", socket.id);
-      await limits.consume("sendPerUser", userId);
-      const { conversation, message, duplicate, ownRead } =
-        await chat.sendMessage({ userId, name }, payload);
+      const { conversation, message, duplicate } = await chat.sendMessage(
+        { userId, name },
+        payload,
+      );
       if (duplicate) {
         logger.debug(
           {
@@ -30,10 +31,7 @@ export function messageHandlers({
         );
       } else {
         metrics.messagesSent.inc();
-        await Promise.all([
-          ownRead,
-          delivery.deliver(conversation, message, socket),
-        ]);
+        await delivery.deliver(conversation, message, socket);
       }
       return {
         id: message.id,

@@ -1,10 +1,14 @@
 import type { ChatMessage } from "../../protocol/index.js";
+import { FixedWindowCounters } from "../../limits/fixed-window.js";
 import type {
+  AppendResult,
   HistoryQuery,
   HistoryRange,
   MessageDraft,
   MessageStore,
+  SendQuota,
 } from "../types.js";
+import type { MemoryReadStore } from "./reads.js";
 
 interface ConversationLog {
   /**
@@ -25,10 +29,28 @@ interface ConversationLog {
  */
 export class MemoryMessageStore implements MessageStore {
   private readonly logs = new Map<string, ConversationLog>();
+  private readonly quotaWindows: FixedWindowCounters | null;
 
-  constructor(private readonly historyLimit: number) {}
+  constructor(
+    private readonly historyLimit: number,
+    private readonly reads: MemoryReadStore,
+    private readonly sendQuota: SendQuota | null = null,
+  ) {
+    this.quotaWindows = sendQuota
+      ? new FixedWindowCounters(sendQuota.windowMs)
+      : null;
+  }
 
-  async append(draft: MessageDraft) {
+  async append(draft: MessageDraft): Promise<AppendResult> {
+    if (this.quotaWindows && this.sendQuota) {
+      const retryAfterMs = this.quotaWindows.take(
+        draft.senderId,
+        1,
+        this.sendQuota.limit,
+        Date.now(),
+      );
+      if (retryAfterMs > 0) return { retryAfterMs };
+    }
     let log = this.logs.get(draft.conversationId);
     if (!log) {
       log = { ring: [], lastSeq: 0, bySender: new Map() };
@@ -66,6 +88,7 @@ export class MemoryMessageStore implements MessageStore {
     log.ring[slot] = message;
     log.lastSeq = seq;
     sent.set(draft.clientMessageId, message);
+    this.reads.raise(draft.senderId, draft.conversationId, seq);
     return { message, duplicate: false };
   }
 

@@ -5,6 +5,11 @@ export class MemoryReadStore implements ReadStore {
   private readonly positions = new Map<string, number>();
 
   async markRead(userId: string, conversationId: string, seq: number) {
+    return this.raise(userId, conversationId, seq);
+  }
+
+  /** Raises the position without a promise; the message store calls it on append. */
+  raise(userId: string, conversationId: string, seq: number): number {
     const key = `${userId}\u0000${conversationId}`;
     const current = this.positions.get(key) ?? 0;
     if (seq <= current) return current;

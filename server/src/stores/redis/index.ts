@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { Stores } from "../types.js";
+import type { SendQuota, Stores } from "../types.js";
 import { RedisAttentionStore } from "./attention.js";
 import { RedisConversationStore } from "./conversations.js";
 import { RedisIdempotencyStore } from "./idempotency.js";
@@ -24,6 +24,8 @@ export interface RedisStoreOptions {
   prefix: string;
   /** Messages kept per conversation; older ones are trimmed. */
   historyLimit: number;
+  /** Cap on messages per sender; none when absent. */
+  sendQuota?: SendQuota;
   /** How long `ping()` waits for PONG before it rejects, in milliseconds. */
   pingTimeoutMs?: number;
   /** Whether a node still holds its lease; attention entries of dead nodes are ignored. */
@@ -49,7 +51,13 @@ export function createRedisStores(options: RedisStoreOptions): Stores {
   const scripts = defineStoreScripts(redis);
   return {
     conversations: new RedisConversationStore(redis, keys, scripts),
-    messages: new RedisMessageStore(redis, keys, scripts, historyLimit),
+    messages: new RedisMessageStore(
+      redis,
+      keys,
+      scripts,
+      historyLimit,
+      options.sendQuota,
+    ),
     reads: new RedisReadStore(redis, keys, scripts),
     attention: new RedisAttentionStore(
       redis,

@@ -30,6 +30,8 @@ export interface RedisKeys {
   clientMessageIds(conversationId: string): string;
   /** Hash: conversation id to the user's read seq. */
   readSeqs(userId: string): string;
+  /** String with a TTL: messages the user sent in the current send-quota window. */
+  sendQuota(userId: string): string;
   /** Hash: socket id to the JSON of that socket's DeviceAttention. */
   devices(userId: string): string;
   /** Set: the sockets connected to one server node, to clean up after that node dies. */
@@ -77,6 +79,7 @@ export function redisKeys(prefix: string): RedisKeys {
     clientMessageIds: (conversationId) =>
       `${prefix}msg-client-ids:${conversationId}`,
     readSeqs: (userId) => `${prefix}reads:${userId}`,
+    sendQuota: (userId) => `${prefix}send-quota:${userId}`,
     devices: (userId) => `${prefix}devices:${userId}`,
     nodeSockets: (nodeId) => `${prefix}node:${nodeId}:sockets`,
     idempotency: (key) => `${prefix}idem:${key}`,

@@ -1,10 +1,12 @@
 import type { Redis } from "ioredis";
 import type { ChatMessage } from "../../protocol/index.js";
 import type {
+  AppendResult,
   HistoryQuery,
   HistoryRange,
   MessageDraft,
   MessageStore,
+  SendQuota,
 } from "../types.js";
 import type { RedisKeys } from "./keys.js";
 import {
@@ -26,10 +28,14 @@ export class RedisMessageStore implements MessageStore {
     private readonly keys: RedisKeys,
     private readonly scripts: StoreScripts,
     private readonly historyLimit: number,
+    private readonly sendQuota: SendQuota | null = null,
   ) {}
 
-  /** Deduplicates, assigns the seq, stores and trims in one atomic script call. */
-  async append(draft: MessageDraft) {
+  /**
+   * Checks the quota, deduplicates, assigns the seq, stores, marks the
+   * sender's read position and trims in one atomic script call.
+   */
+  async append(draft: MessageDraft): Promise<AppendResult> {
     // Only the draft's own fields are stored. The script needs an object
     // with at least one field, because it inserts seq before the first one.
     const fields: MessageDraft = {
@@ -41,24 +47,33 @@ export class RedisMessageStore implements MessageStore {
       clientMessageId: draft.clientMessageId,
       createdAt: draft.createdAt,
     };
+    const keys = [
+      this.keys.messages(draft.conversationId),
+      this.keys.lastSeq(draft.conversationId),
+      this.keys.clientMessageIds(draft.conversationId),
+      this.keys.readSeqs(draft.senderId),
+    ];
+    const args: (string | number)[] = [
+      JSON.stringify(fields),
+      draft.senderId,
+      draft.clientMessageId,
+      this.historyLimit,
+      draft.conversationId,
+    ];
+    if (this.sendQuota) {
+      keys.push(this.keys.sendQuota(draft.senderId));
+      args.push(this.sendQuota.limit, this.sendQuota.windowMs);
+    }
     const reply = replyTuple(
-      await this.scripts.appendMessage(
-        [
-          this.keys.messages(draft.conversationId),
-          this.keys.lastSeq(draft.conversationId),
-          this.keys.clientMessageIds(draft.conversationId),
-        ],
-        [
-          JSON.stringify(fields),
-          draft.senderId,
-          draft.clientMessageId,
-          this.historyLimit,
-        ],
-      ),
+      await this.scripts.appendMessage(keys, args),
       2,
       "append message",
     );
-    if (replyInteger(reply[0], "append message") === 1) {
+    const status = replyInteger(reply[0], "append message");
+    if (status === 2) {
+      return { retryAfterMs: replyInteger(reply[1], "append message") };
+    }
+    if (status === 1) {
       return { message: parseMessage(reply[1]), duplicate: true };
     }
     const message: ChatMessage = {

@@ -37,21 +37,42 @@ return {1, ARGV[1]}
 
 /**
  * Appends a message, unless the sender's client message id is still kept,
- * then trims the list to the history limit.
+ * raises the sender's read position to it, then trims the list to the
+ * history limit. With a quota key, the call first counts against the
+ * sender's fixed window and stores nothing when that is over the limit.
  *
  * The draft JSON comes without seq, and the script splices `"seq":N` in
  * front of its first field, so the message is JSON-encoded only once, in
  * Node.js. cjson decodes only the trimmed messages, to find their client
  * message ids.
  *
- * KEYS: messages list, last seq, client message id hash.
+ * KEYS: messages list, last seq, client message id hash, the sender's read
+ * positions, and optionally the sender's quota counter.
  * ARGV: draft JSON (an object with at least one field), sender id,
- * client message id, history limit.
- * Returns {1, original json} for a duplicate, {0, seq} for a new message.
+ * client message id, history limit, conversation id, and with the quota
+ * key the quota limit and window in ms.
+ * Returns {2, ms until the window ends} over quota, {1, original json} for
+ * a duplicate, {0, seq} for a new message.
  */
 const appendMessage: LuaScript = {
   name: "chatStoreAppendMessage",
   lua: `
+if KEYS[5] then
+  local used = redis.call('INCR', KEYS[5])
+  if used == 1 then
+    redis.call('PEXPIRE', KEYS[5], ARGV[7])
+  end
+  if used > tonumber(ARGV[6]) then
+    local ttl = redis.call('PTTL', KEYS[5])
+    if ttl < 0 then
+      -- A counter without expiry would block the sender for good.
+      redis.call('PEXPIRE', KEYS[5], ARGV[7])
+      ttl = tonumber(ARGV[7])
+    end
+    return {2, ttl}
+  end
+end
+
 local field = ARGV[2] .. '\\0' .. ARGV[3]
 local keptCount = redis.call('LLEN', KEYS[1])
 local lastSeq = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -70,6 +91,8 @@ local seq = redis.call('INCR', KEYS[2])
 local seqText = string.format('%d', seq)
 redis.call('RPUSH', KEYS[1], '{"seq":' .. seqText .. ',' .. string.sub(ARGV[1], 2))
 redis.call('HSET', KEYS[3], field, seqText)
+-- The new seq is the newest, so it is never below the stored position.
+redis.call('HSET', KEYS[4], ARGV[5], seqText)
 
 local excess = keptCount + 1 - tonumber(ARGV[4])
 for _ = 1, excess do
