@@ -578,6 +578,52 @@ describe.each(factories.map((factory) => [factory.name, factory] as const))(
         expect(await queue.size()).toBe(0);
       });
 
+      it("fires 2,000 batches due together once each", async () => {
+        const { queue } = factory.create();
+        const fired = new FiredBatches();
+        let running = 0;
+        let maxRunning = 0;
+        queue.start(async (batch) => {
+          running++;
+          maxRunning = Math.max(maxRunning, running);
+          await fired.handler(batch);
+          // A handler that waits, like one waiting for its OneSignal request.
+          await sleep(20);
+          running--;
+        });
+        const t0 = Date.now();
+        const timing = { debounceMs: 100, maxWaitMs: 1000 };
+        const recipients = Array.from(
+          { length: 2000 },
+          (_, index) => `u${index}`,
+        );
+
+        await Promise.all(
+          recipients.map((recipientId) =>
+            queue.add(entry(item(1, "ben", t0), { recipientId }), timing, t0),
+          ),
+        );
+        await vi.waitFor(
+          () => {
+            expect(fired.received.length).toBeGreaterThanOrEqual(2000);
+          },
+          { timeout: 10_000, interval: 20 },
+        );
+        await sleep(100);
+
+        const keys = fired.batches.map((batch) => batch.recipientId);
+        expect(keys).toHaveLength(2000);
+        expect(new Set(keys).size).toBe(2000);
+        // Handlers run side by side, not one after another.
+        expect(maxRunning).toBeGreaterThan(100);
+        const lateness = fired.received.map(
+          ({ batch, at }) => at - batch.dueAt,
+        );
+        expect(Math.min(...lateness)).toBeGreaterThanOrEqual(-TIMER_SLACK_MS);
+        expect(Math.max(...lateness)).toBeLessThan(2000);
+        expect(await queue.size()).toBe(0);
+      });
+
       it("add during handler makes a new batch", async () => {
         const { queue } = factory.create();
         const handlerGate = gate();
