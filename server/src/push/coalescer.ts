@@ -27,6 +27,12 @@ export interface CoalescedPush {
   topic: string;
   /** Newest item the push covers. */
   lastItemId: string;
+  /**
+   * String that is equal for two pushes exactly when their requests are
+   * equal apart from include_aliases and idempotency_key. Without it the
+   * request's JSON is the key.
+   */
+  groupKey?: string;
 }
 
 interface Group {
@@ -168,6 +174,9 @@ export class PushCoalescer {
 
 /** Identity of a notification without its recipient and the key derived from it. */
 function groupKey(push: CoalescedPush): string {
+  if (push.groupKey !== undefined) {
+    return `${push.topic}\u0000${push.lastItemId}\u0000${push.groupKey}`;
+  }
   const {
     include_aliases: _aliases,
     idempotency_key: _key,

@@ -3,9 +3,17 @@ import { createHash } from "node:crypto";
 /** Namespace of this server's name-based idempotency keys (a random v4 UUID, fixed forever). */
 const NAMESPACE = "6c0a3f1e-2d4b-4c7e-9f81-3b5d2a7e9c14";
 
+const namespaceBytesOf = (namespace: string) =>
+  Buffer.from(namespace.replaceAll("-", ""), "hex");
+
+const DEFAULT_NAMESPACE_BYTES = namespaceBytesOf(NAMESPACE);
+
 /** Builds an RFC 9562 version 5 (SHA-1, name-based) UUID. */
 export function uuidV5(name: string, namespace = NAMESPACE): string {
-  const namespaceBytes = Buffer.from(namespace.replaceAll("-", ""), "hex");
+  const namespaceBytes =
+    namespace === NAMESPACE
+      ? DEFAULT_NAMESPACE_BYTES
+      : namespaceBytesOf(namespace);
   const hash = createHash("sha1")
     .update(namespaceBytes)
     .update(name, "utf8")

@@ -40,6 +40,8 @@ const SEEN_FLUSH_COUNT = 100;
 const SEEN_FLUSH_MS = 1000;
 /** Newest unseen messages fetched to render a push. */
 const MESSAGES_RENDERED = 20;
+/** Rendered push texts kept for recipients of the same messages; the cache is emptied when full. */
+const RENDERED_TEXTS_KEPT = 1000;
 
 export type BatchHandler = (batch: PushBatch) => Promise<void>;
 
@@ -68,6 +70,11 @@ export class PushService {
   private readonly timing: { debounceMs: number; maxWaitMs: number };
   private readonly handlers = new Map<PushBatch["kind"], BatchHandler>();
   private readonly coalescer: PushCoalescer;
+  /** Push texts by conversation, last seq and count. */
+  private readonly renderedTexts = new Map<
+    string,
+    { heading: string; content: string }
+  >();
   private readonly seenPending = new Map<
     string,
     {
@@ -332,7 +339,8 @@ export class PushService {
         isMuted(preferences, conversationId, now) ? "muted" : null,
       buildRequest: () =>
         this.buildMessageRequest(conversation, recipientId, unseen, count),
-      coalesce: true,
+      // The request follows from the conversation, its last message and the count.
+      coalesceKey: `message\u0000${last.seq}\u0000${count}`,
     });
   }
 
@@ -342,10 +350,10 @@ export class PushService {
    * A batch over budget is put back until the budget frees. Every path
    * records one decision; every path but the budget one settles the batch.
    *
-   * With `coalesce`, the request must be built by this server from cleaned
-   * text: it is checked with checkRenderedRequest instead of the zod schema
-   * and may share one OneSignal request with other recipients of an
-   * identical notification (see PushCoalescer).
+   * With `coalesceKey`, the request must be built by this server from
+   * cleaned text, so it is checked with checkRenderedRequest instead of the
+   * zod schema. It may then share one OneSignal request with other
+   * recipients whose request has the same key and topic (see PushCoalescer).
    */
   async deliver(
     batch: PushBatch,
@@ -355,7 +363,8 @@ export class PushService {
       settleSeq: number;
       blockedBy: (preferences: Preferences) => PushDecisionReason | null;
       buildRequest: () => NotificationRequest;
-      coalesce?: boolean;
+      /** Equal for two pushes of one topic exactly when their requests differ only in the recipient. */
+      coalesceKey?: string;
     },
   ): Promise<void> {
     const { pushStores, config } = this.deps;
@@ -389,13 +398,15 @@ export class PushService {
     }
 
     const request = options.buildRequest();
-    const outcome = options.coalesce
-      ? await this.coalescer.send({
-          request,
-          topic: decision.topic,
-          lastItemId: decision.lastItemId,
-        })
-      : await this.send(request);
+    const outcome =
+      options.coalesceKey !== undefined
+        ? await this.coalescer.send({
+            request,
+            topic: decision.topic,
+            lastItemId: decision.lastItemId,
+            groupKey: options.coalesceKey,
+          })
+        : await this.send(request);
     await this.settle(batch.key, settleSeq, {
       ...decision,
       ...decisionOf(outcome),
@@ -409,13 +420,23 @@ export class PushService {
     count: number,
   ): NotificationRequest {
     const last = unseen.at(-1)!;
-    const { heading, content } = renderMessagePush({
-      conversationKind: conversation.kind,
-      conversationTitle: conversation.title,
-      messages: unseen,
-      count,
-      includeContent: this.deps.config.includeContent,
-    });
+    // Recipients with the same unread messages get the same text, rendered once.
+    const renderKey = `${conversation.id}\u0000${last.seq}\u0000${count}`;
+    let rendered = this.renderedTexts.get(renderKey);
+    if (!rendered) {
+      rendered = renderMessagePush({
+        conversationKind: conversation.kind,
+        conversationTitle: conversation.title,
+        messages: unseen,
+        count,
+        includeContent: this.deps.config.includeContent,
+      });
+      if (this.renderedTexts.size >= RENDERED_TEXTS_KEPT) {
+        this.renderedTexts.clear();
+      }
+      this.renderedTexts.set(renderKey, rendered);
+    }
+    const { heading, content } = rendered;
     const threadId = conversationThreadId(conversation.id);
     return {
       app_id: this.deps.config.oneSignal?.appId ?? DRY_RUN_APP_ID,
