@@ -57,12 +57,21 @@ export interface WaveResult {
   /** Share of one core used from the earliest due time until the pushes arrived, by the server and by this process (the stand-in). */
   serverCpu: number;
   standInCpu: number;
+  /**
+   * Decisions per second of the server's CPU time in the wave: what one
+   * core decides when due times do not limit it.
+   */
+  decisionsPerCpuSecond: number;
+  /** Monotonic µs (process.hrtime) of the wave, to cut a CPU profile to it. */
+  windowUs: { from: number; to: number };
 }
 
 export interface PushRun {
   waves: WaveResult[];
   /** Median over the waves of the decisions logged per second. */
   decisionsPerSecond: number;
+  /** Median over the waves of WaveResult.decisionsPerCpuSecond. */
+  decisionsPerCpuSecond: number;
   /** Median over the waves of the OneSignal requests accepted per second. */
   requestsPerSecond: number;
   /** Median over the waves of the pushes (recipients of accepted requests) per second. */
@@ -210,12 +219,17 @@ async function collectWave(
   const firstDue = Math.min(...expected.map((e) => e.dueAt));
   const deadline = Math.max(...expected.map((e) => e.dueAt)) + WAVE_TIMEOUT_MS;
   await sleep(firstDue - Date.now());
+  const windowFromUs = Number(process.hrtime.bigint() / 1000n);
   const cpuStart = {
     at: performance.now(),
     server: readNodeCpu(node),
     self: processCpuSeconds(),
   };
   while (arrived() < expected.length && Date.now() < deadline) await sleep(20);
+  const windowUs = {
+    from: windowFromUs,
+    to: Number(process.hrtime.bigint() / 1000n),
+  };
   const seconds = (performance.now() - cpuStart.at) / 1000;
   const serverCpu = (readNodeCpu(node) - cpuStart.server) / seconds;
   const standInCpu = (processCpuSeconds() - cpuStart.self) / seconds;
@@ -299,6 +313,9 @@ async function collectWave(
     serverLatenessMs: serverLateness,
     serverCpu,
     standInCpu,
+    decisionsPerCpuSecond:
+      serverCpu > 0 ? decisionTimes.length / (serverCpu * seconds) : Number.NaN,
+    windowUs,
   };
 }
 
@@ -382,6 +399,9 @@ export async function runPushScenario(
       waves,
       decisionsPerSecond: spread(waves.map((wave) => wave.decisionsPerSecond))
         .median,
+      decisionsPerCpuSecond: spread(
+        waves.map((wave) => wave.decisionsPerCpuSecond),
+      ).median,
       requestsPerSecond: spread(waves.map((wave) => wave.requestsPerSecond))
         .median,
       pushesPerSecond: spread(waves.map((wave) => wave.pushesPerSecond)).median,
