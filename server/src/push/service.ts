@@ -43,6 +43,13 @@ const MESSAGES_RENDERED = 20;
 /** Rendered push texts kept for recipients of the same messages; the cache is emptied when full. */
 const RENDERED_TEXTS_KEPT = 1000;
 
+/** Messages a viewing device acked, recorded as one suppressed_viewing decision. */
+interface SeenPending {
+  count: number;
+  lastItemId: string;
+  timer: NodeJS.Timeout;
+}
+
 export type BatchHandler = (batch: PushBatch) => Promise<void>;
 
 export interface PushServiceDeps {
@@ -75,16 +82,8 @@ export class PushService {
     string,
     { heading: string; content: string }
   >();
-  private readonly seenPending = new Map<
-    string,
-    {
-      userId: string;
-      topic: string;
-      count: number;
-      lastItemId: string;
-      timer: NodeJS.Timeout;
-    }
-  >();
+  /** Seen messages not yet recorded, by recipient, then by conversation. */
+  private readonly seenPending = new Map<string, Map<string, SeenPending>>();
 
   constructor(private readonly deps: PushServiceDeps) {
     this.timing = {
@@ -153,44 +152,50 @@ export class PushService {
    * off each message.
    */
   recordSeen(recipientId: string, message: ChatMessage): void {
-    const key = `${recipientId}\u0000${message.conversationId}`;
-    const pending = this.seenPending.get(key);
+    const conversationId = message.conversationId;
+    let byConversation = this.seenPending.get(recipientId);
+    const pending = byConversation?.get(conversationId);
     if (pending) {
       pending.count += 1;
       pending.lastItemId = message.id;
-      if (pending.count >= SEEN_FLUSH_COUNT) this.flushSeen(key);
+      if (pending.count >= SEEN_FLUSH_COUNT) {
+        this.flushSeen(recipientId, conversationId);
+      }
       return;
     }
-    const timer = setTimeout(() => this.flushSeen(key), SEEN_FLUSH_MS);
+    if (!byConversation) {
+      byConversation = new Map();
+      this.seenPending.set(recipientId, byConversation);
+    }
+    const timer = setTimeout(
+      () => this.flushSeen(recipientId, conversationId),
+      SEEN_FLUSH_MS,
+    );
     timer.unref();
-    this.seenPending.set(key, {
-      userId: recipientId,
-      topic: message.conversationId,
+    byConversation.set(conversationId, {
       count: 1,
       lastItemId: message.id,
       timer,
     });
   }
 
-  private flushSeen(key: string): void {
-    const pending = this.seenPending.get(key);
-    if (!pending) return;
-    this.seenPending.delete(key);
+  private flushSeen(recipientId: string, conversationId: string): void {
+    const byConversation = this.seenPending.get(recipientId);
+    const pending = byConversation?.get(conversationId);
+    if (!byConversation || !pending) return;
+    byConversation.delete(conversationId);
+    if (byConversation.size === 0) this.seenPending.delete(recipientId);
     clearTimeout(pending.timer);
     this.record({
-      userId: pending.userId,
+      userId: recipientId,
       kind: "message",
-      topic: pending.topic,
+      topic: conversationId,
       reason: "suppressed_viewing",
       count: pending.count,
       lastItemId: pending.lastItemId,
     }).catch((error: unknown) =>
       this.deps.logger.error(
-        {
-          err: error,
-          recipientId: pending.userId,
-          conversationId: pending.topic,
-        },
+        { err: error, recipientId, conversationId },
         "recording seen messages failed",
       ),
     );
@@ -538,7 +543,11 @@ export class PushService {
   }
 
   async close(): Promise<void> {
-    for (const key of [...this.seenPending.keys()]) this.flushSeen(key);
+    for (const [recipientId, byConversation] of [...this.seenPending]) {
+      for (const conversationId of [...byConversation.keys()]) {
+        this.flushSeen(recipientId, conversationId);
+      }
+    }
     await this.deps.pushStores.queue.close();
     this.coalescer.flushAll();
     this.deps.sender.close();
