@@ -6,9 +6,10 @@
  * first, and an entry deleted before its deadline is gone at once, which
  * lets it be collected while it is still young.
  */
-export class DeadlineQueue<T extends object> {
-  /** Entry to its deadline in epoch ms, oldest first. */
-  private readonly deadlines = new Map<T, number>();
+export class DeadlineQueue<T> {
+  /** Entries by the id that add() returned, oldest first. */
+  private readonly entries = new Map<number, { entry: T; deadline: number }>();
+  private nextId = 0;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -16,18 +17,21 @@ export class DeadlineQueue<T extends object> {
     private readonly onExpire: (entry: T) => void,
   ) {}
 
-  add(entry: T): void {
-    this.deadlines.set(entry, Date.now() + this.delayMs);
+  /** Queues an entry and returns its id, for delete(). */
+  add(entry: T): number {
+    const id = this.nextId++;
+    this.entries.set(id, { entry, deadline: Date.now() + this.delayMs });
     if (!this.timer) this.arm(this.delayMs);
+    return id;
   }
 
   /** Removes an entry before its deadline; returns false when it was not queued. */
-  delete(entry: T): boolean {
-    return this.deadlines.delete(entry);
+  delete(id: number): boolean {
+    return this.entries.delete(id);
   }
 
   get size(): number {
-    return this.deadlines.size;
+    return this.entries.size;
   }
 
   private arm(delayMs: number): void {
@@ -39,17 +43,17 @@ export class DeadlineQueue<T extends object> {
     const now = Date.now();
     let next: number | null = null;
     try {
-      for (const [entry, deadline] of this.deadlines) {
-        if (deadline > now) {
-          next = deadline;
+      for (const [id, queued] of this.entries) {
+        if (queued.deadline > now) {
+          next = queued.deadline;
           break;
         }
-        this.deadlines.delete(entry);
-        this.onExpire(entry);
+        this.entries.delete(id);
+        this.onExpire(queued.entry);
       }
     } finally {
       if (next !== null) this.arm(next - now);
-      else if (this.deadlines.size > 0) this.arm(0);
+      else if (this.entries.size > 0) this.arm(0);
     }
   };
 }

@@ -19,6 +19,8 @@ interface ViewerAckWait {
   message: ChatMessage;
   /** True once a device acked or the deadline passed. */
   settled: boolean;
+  /** Id in the deadline queue. */
+  deadlineId: number;
 }
 
 /** `socket.emit` with an ack callback, which the typed server events leave out. */
@@ -217,6 +219,7 @@ export class MessageDelivery {
       devices,
       message,
       settled: false,
+      deadlineId: -1,
     };
     let sent = 0;
     for (const device of devices) {
@@ -237,13 +240,13 @@ export class MessageDelivery {
       void this.schedulePush(recipientId, message);
       return;
     }
-    this.ackDeadlines.add(wait);
+    wait.deadlineId = this.ackDeadlines.add(wait);
   }
 
   private onViewerAck(wait: ViewerAckWait, device: Viewer): void {
     if (!wait.settled) {
       wait.settled = true;
-      this.ackDeadlines.delete(wait);
+      this.ackDeadlines.delete(wait.deadlineId);
       this.push.recordSeen(wait.recipientId, wait.message);
       return;
     }

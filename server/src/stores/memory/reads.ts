@@ -1,8 +1,8 @@
 import type { ReadStore } from "../types.js";
 
 export class MemoryReadStore implements ReadStore {
-  /** `userId \0 conversationId` to read seq. */
-  private readonly positions = new Map<string, number>();
+  /** Read seqs by user, then by conversation. */
+  private readonly positions = new Map<string, Map<string, number>>();
 
   async markRead(userId: string, conversationId: string, seq: number) {
     return this.raise(userId, conversationId, seq);
@@ -10,16 +10,19 @@ export class MemoryReadStore implements ReadStore {
 
   /** Raises the position without a promise; the message store calls it on append. */
   raise(userId: string, conversationId: string, seq: number): number {
-    const key = `${userId}\u0000${conversationId}`;
-    const current = this.positions.get(key) ?? 0;
+    let byConversation = this.positions.get(userId);
+    if (!byConversation) {
+      byConversation = new Map();
+      this.positions.set(userId, byConversation);
+    }
+    const current = byConversation.get(conversationId) ?? 0;
     if (seq <= current) return current;
-    this.positions.set(key, seq);
+    byConversation.set(conversationId, seq);
     return seq;
   }
 
   async getReadSeqs(userId: string, conversationIds: string[]) {
-    return conversationIds.map(
-      (id) => this.positions.get(`${userId}\u0000${id}`) ?? 0,
-    );
+    const byConversation = this.positions.get(userId);
+    return conversationIds.map((id) => byConversation?.get(id) ?? 0);
   }
 }
