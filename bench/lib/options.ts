@@ -81,7 +81,11 @@ Options:
   --out DIR             results directory (default bench/results, or
                         bench/results/smoke with --smoke)
   --redis-url URL       Redis on this machine (default ${DEFAULT_REDIS_URL})
-  --smoke               tiny run for CI: 1 round, 50 connections, 1 s
+  --smoke               tiny run for CI: 1 round, 50 connections, 1 s measured
+                        after 0.3 s, window 4, rate 200, 50 idle connections,
+                        push with 4 groups of 4 members, bursts of 3, 1 wave,
+                        debounce 300 ms and max wait 1,500 ms, no profile;
+                        options given with it still apply
   --help                show this help
 `;
 

@@ -475,6 +475,7 @@ export function buildRows(rounds: RoundResult[]): Row[] {
         ),
       );
     }
+    const count = (value: number) => value.toLocaleString("en-US");
     const expected = pushRuns.reduce((sum, run) => sum + run.expected, 0);
     const pushes = pushRuns.reduce((sum, run) => sum + run.pushes, 0);
     const exactlyOnce = pushRuns.reduce((sum, run) => sum + run.exactlyOnce, 0);
@@ -482,13 +483,13 @@ export function buildRows(rounds: RoundResult[]): Row[] {
     const extra = pushRuns.reduce((sum, run) => sum + run.extra, 0);
     rows.push({
       scenario,
-      metric: "pushes / bursts (all rounds)",
+      metric: "pushes / bursts × offline recipients (all rounds)",
       unit: "count",
       ours: null,
       baseline: null,
       ratio: null,
       roundRatios: null,
-      oursText: `${pushes} / ${expected}, ${exactlyOnce} exactly once, ${missing} missing, ${extra} extra`,
+      oursText: `${count(pushes)} / ${count(expected)}, ${count(exactlyOnce)} exactly once, ${count(missing)} missing, ${count(extra)} extra`,
       baselineText: "–",
       target: "one per burst",
       met: exactlyOnce === expected && pushes === expected,
