@@ -992,6 +992,18 @@ describe("redis stores", () => {
     expect(created.created).toBe(true);
   });
 
+  it("scripts run again after SCRIPT FLUSH", async () => {
+    const stores = createStores();
+    await appendOk(stores, draft("c1", "anna", "a1"));
+
+    // Redis forgets every cached script, as after a restart.
+    await redis.script("FLUSH");
+    const second = await appendOk(stores, draft("c1", "anna", "a2"));
+
+    expect(second.message.seq).toBe(2);
+    expect(await stores.reads.getReadSeqs("anna", ["c1"])).toEqual([2]);
+  });
+
   it("keys stay under the prefix", async () => {
     const prefix = randomPrefix();
     const stores = createStores(prefix);

@@ -15,9 +15,9 @@ const DEFAULT_PING_TIMEOUT_MS = 2000;
 
 export interface RedisStoreOptions {
   /**
-   * Connection that the stores send every command on. The caller owns it:
-   * the stores add their Lua scripts to it with `defineCommand`, and
-   * `close()` leaves it open, so the caller quits it.
+   * Connection that the stores send every command on, Lua scripts
+   * included. The caller owns it: `close()` leaves it open, so the caller
+   * quits it.
    */
   redis: Redis;
   /** Start of every key, such as `chat:` or `chat:{production}:`. keys.ts describes the layout. */

@@ -294,7 +294,7 @@ export interface PushScripts {
   compareAndSet: ScriptRunner;
 }
 
-/** Registers the push scripts on the connection, as defineStoreScripts does for the chat stores. */
+/** Returns the runners of the push scripts on the connection, as defineStoreScripts does for the chat stores. */
 export function definePushScripts(redis: Redis): PushScripts {
   const define = (script: LuaScript) => defineLuaScript(redis, script);
   return {

@@ -13,9 +13,9 @@ const DEFAULT_LEASE_MS = 30_000;
 
 export interface RedisPushStoreOptions {
   /**
-   * Connection for every command. The caller owns it: the stores add their
-   * Lua scripts to it with `defineCommand`, and `queue.close()` leaves it
-   * open. The queue's claims and releases share it with the other stores.
+   * Connection for every command, Lua scripts included. The caller owns
+   * it: `queue.close()` leaves it open. The queue's claims and releases
+   * share it with the other stores.
    */
   redis: Redis;
   /** Start of every key, as for createRedisStores. keys.ts describes the layout. */

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 
 /**
@@ -6,7 +7,7 @@ import type { Redis } from "ioredis";
  * all of its keys through KEYS, as Redis Cluster requires.
  */
 export interface LuaScript {
-  /** Name of the method that ioredis adds to the connection, chosen not to clash with the caller's own. */
+  /** Name of the script, to tell the scripts apart when reading or debugging; Redis knows them by SHA1. */
   name: string;
   lua: string;
 }
@@ -275,11 +276,7 @@ export interface StoreScripts {
   removeDevice: ScriptRunner;
 }
 
-/**
- * Registers the scripts on the connection with ioredis `defineCommand`, which
- * adds one method per script to it. Registering again on the same connection
- * replaces the methods with identical ones.
- */
+/** Returns the runners of the store scripts on the connection. */
 export function defineStoreScripts(redis: Redis): StoreScripts {
   const define = (script: LuaScript) => defineLuaScript(redis, script);
   return {
@@ -293,21 +290,26 @@ export function defineStoreScripts(redis: Redis): StoreScripts {
   };
 }
 
-/** Registers one script on the connection with ioredis `defineCommand` and returns its runner. */
+/**
+ * Returns a runner that calls the script by its SHA1 with EVALSHA, and
+ * with EVAL, which also caches it in Redis, when Redis answers NOSCRIPT
+ * (first use, or after a restart or SCRIPT FLUSH).
+ *
+ * The scripts are not registered with ioredis `defineCommand`: ioredis
+ * copies every registered script onto each Pipeline it builds, and with
+ * autopipelining it builds one per event-loop tick, so registered scripts
+ * made every Redis round trip allocate a large object.
+ */
 export function defineLuaScript(redis: Redis, script: LuaScript): ScriptRunner {
-  // Without numberOfKeys, ioredis takes the key count as the first argument.
-  redis.defineCommand(script.name, { lua: script.lua });
-  const method: unknown = Reflect.get(redis, script.name);
-  if (typeof method !== "function") {
-    throw new Error(`ioredis did not define the command ${script.name}`);
-  }
+  const sha = createHash("sha1").update(script.lua).digest("hex");
   return async (keys, args) => {
-    const reply: unknown = await method.call(
-      redis,
-      keys.length,
-      ...keys,
-      ...args,
-    );
-    return reply;
+    try {
+      return await redis.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) {
+        throw error;
+      }
+      return await redis.eval(script.lua, keys.length, ...keys, ...args);
+    }
   };
 }
