@@ -7,7 +7,7 @@ import type { Redis } from "ioredis";
  * all of its keys through KEYS, as Redis Cluster requires.
  */
 export interface LuaScript {
-  /** Name of the script, to tell the scripts apart when reading or debugging; Redis knows them by SHA1. */
+  /** Name of the script, to tell the scripts apart when reading or debugging; Redis identifies them by SHA1. */
   name: string;
   lua: string;
 }
@@ -292,7 +292,7 @@ export function defineStoreScripts(redis: Redis): StoreScripts {
 
 /**
  * Returns a runner that calls the script by its SHA1 with EVALSHA, and
- * with EVAL, which also caches it in Redis, when Redis answers NOSCRIPT
+ * with EVAL, which also caches it in Redis, when Redis replies NOSCRIPT
  * (first use, or after a restart or SCRIPT FLUSH).
  *
  * The scripts are not registered with ioredis `defineCommand`: ioredis
