@@ -17,9 +17,7 @@ interface ViewerAckWait {
   recipientId: string;
   devices: Viewer[];
   message: ChatMessage;
-  /** True once a device acked or the deadline passed. */
-  settled: boolean;
-  /** Id in the deadline queue. */
+  /** Id in the deadline queue, which holds the wait until a device acks or the deadline passes. */
   deadlineId: number;
 }
 
@@ -218,7 +216,6 @@ export class MessageDelivery {
       recipientId,
       devices,
       message,
-      settled: false,
       deadlineId: -1,
     };
     let sent = 0;
@@ -236,7 +233,6 @@ export class MessageDelivery {
     }
     if (sent === 0) {
       // No viewer is left on this node: push without waiting for the deadline.
-      wait.settled = true;
       void this.schedulePush(recipientId, message);
       return;
     }
@@ -244,20 +240,18 @@ export class MessageDelivery {
   }
 
   private onViewerAck(wait: ViewerAckWait, device: Viewer): void {
-    if (!wait.settled) {
-      wait.settled = true;
-      this.ackDeadlines.delete(wait.deadlineId);
+    // The first ack finds the wait still queued.
+    if (this.ackDeadlines.delete(wait.deadlineId)) {
       this.push.recordSeen(wait.recipientId, wait.message);
       return;
     }
-    // A late ack: the device is alive after all.
+    // A second or late ack: the device is alive after all.
     this.attention
       .markResponsive(device.userId, device.socketId)
       .catch(() => undefined);
   }
 
   private onAckMissed(wait: ViewerAckWait): void {
-    wait.settled = true;
     const { recipientId, message } = wait;
     for (const device of wait.devices) {
       this.attention
