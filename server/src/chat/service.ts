@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { rateLimited } from "../limits/rate-limits.js";
 import type { Logger } from "../observability/logger.js";
 import {
   AppError,
@@ -183,9 +184,8 @@ export class ChatService {
       createdAt: isoNow(),
     });
     if (result.retryAfterMs !== undefined) {
-      throw new AppError(
-        "rate_limited",
-        `Too many messages from this user; retry in ${Math.ceil(result.retryAfterMs / 1000)} s`,
+      throw rateLimited(
+        "Too many messages from this user",
         result.retryAfterMs,
       );
     }

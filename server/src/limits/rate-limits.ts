@@ -45,6 +45,15 @@ const MESSAGES: Record<LimitName | SocketLimitName, string> = {
   createPerUser: "Too many new conversations from this user",
 };
 
+/** Builds the rate_limited error, with the wait in whole seconds in the message and in ms in retryAfterMs. */
+export function rateLimited(message: string, retryAfterMs: number): AppError {
+  return new AppError(
+    "rate_limited",
+    `${message}; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+    retryAfterMs,
+  );
+}
+
 /**
  * Fixed-window rate limits. Per-socket limits are plain counters on the
  * node that the socket is connected to, checked without a promise on every
@@ -106,11 +115,7 @@ export class RateLimits {
       await limiter.consume(key, points);
     } catch (error) {
       if (error instanceof RateLimiterRes) {
-        throw new AppError(
-          "rate_limited",
-          `${MESSAGES[name]}; retry in ${Math.ceil(error.msBeforeNext / 1000)} s`,
-          error.msBeforeNext,
-        );
+        throw rateLimited(MESSAGES[name], error.msBeforeNext);
       }
       throw error;
     }
@@ -132,11 +137,7 @@ export class RateLimits {
     window[name] += 1;
     if (window[name] > this.limits[name]) {
       const retryAfterMs = window.start + SOCKET_WINDOW_MS - now;
-      throw new AppError(
-        "rate_limited",
-        `${MESSAGES[name]}; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
-        retryAfterMs,
-      );
+      throw rateLimited(MESSAGES[name], retryAfterMs);
     }
   }
 
@@ -149,11 +150,7 @@ export class RateLimits {
       Date.now(),
     );
     if (retryAfterMs > 0) {
-      throw new AppError(
-        "rate_limited",
-        `${MESSAGES[name]}; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
-        retryAfterMs,
-      );
+      throw rateLimited(MESSAGES[name], retryAfterMs);
     }
   }
 
