@@ -996,7 +996,7 @@ describe("redis stores", () => {
     const stores = createStores();
     await appendOk(stores, draft("c1", "anna", "a1"));
 
-    // Redis forgets every cached script, as after a restart.
+    // Redis drops every cached script, as a restart does.
     await redis.script("FLUSH");
     const second = await appendOk(stores, draft("c1", "anna", "a2"));
 

@@ -43,9 +43,11 @@ export function batchIdempotencyKey(
  * topic and the newest item. With one recipient it equals
  * batchIdempotencyKey, because user ids cannot contain a comma.
  *
- * OneSignalSender retries a request with the same body, key included, so
- * OneSignal sends a retried request at most once. A batch that fires again (its Redis lease expired
- * mid-send, or the process died before settling) is coalesced anew, usually
+ * OneSignalSender retries a request with the same body, key included, and
+ * for a key repeated within 30 days OneSignal returns the first result and
+ * sends nothing (its idempotent-requests documentation).
+ * A batch that fires again (its Redis lease expired mid-send, or the
+ * process died before settling) is coalesced anew, usually
  * with other recipients, so it gets a different key and its recipients can
  * get the push twice. The per-conversation collapse_id then replaces the
  * first push on the device instead of showing a second one. Keeping one key
