@@ -17,7 +17,7 @@ interface ViewerAckWait {
   recipientId: string;
   devices: Viewer[];
   message: ChatMessage;
-  /** Id in the deadline queue, which holds the wait until a device acks or the deadline passes. */
+  /** Id in the deadline queue. The wait stays queued until a device acks or the deadline passes. */
   deadlineId: number;
 }
 
